@@ -208,7 +208,7 @@ int viommu_as_for_each_mapping(struct viommu_as *as, uint64_t start,
 			ret = fn(ctx, &e);
 		} while (!ret && viommu__emap_next(&c));
 	}
-	as->busy--;
+	viommu__as_unbusy(as);
 	viommu__as_unlock(as);
 	return ret;
 }

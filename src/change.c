@@ -138,7 +138,10 @@ static int diff_feed(void *ctx, const struct viommu_entry *e)
 	}
 	if (drop_held_before(df, e->iova))
 		return df->error = -ENOMEM;
-	/* Held entries overlapping @e lie inside it (aligned powers of two). */
+	/*
+	 * Held entries overlapping @e lie inside it or contain it (aligned
+	 * powers of two); a containing one was widened to in step 1.
+	 */
 	while (df->have_cur && df->held.iova <= viommu__last(e)) {
 		if (same_entry(&df->held, e))
 			unchanged = true;
@@ -276,14 +279,13 @@ static void reverse_events(struct viommu__dispatch *d,
 			   const struct change_event *ev, size_t upto)
 {
 	const unsigned shadow = VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP;
-	size_t unused;
 
 	while (upto--) {
 		unsigned inverse = ev[upto].type == VIOMMU_NOTIFY_MAP ?
 					   VIOMMU_NOTIFY_UNMAP :
 					   VIOMMU_NOTIFY_MAP;
 
-		viommu__deliver(d, inverse, ev[upto].entry, shadow, 0, &unused);
+		viommu__deliver(d, inverse, ev[upto].entry, shadow, 0, NULL);
 	}
 }
 
@@ -332,8 +334,9 @@ static int commit(struct diff *df, unsigned flags)
 		viommu__deliver_prefix(&d, VIOMMU_NOTIFY_UNMAP, ev[i].entry,
 				       VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
 				       failed_at);
-		reverse_events(&d, ev, i);
+		/* state first, so lookups from the callbacks see it */
 		swap_entries(as, &df->added, &df->removed);
+		reverse_events(&d, ev, i);
 		viommu__error(
 			df->err, ret,
 			"address space '%s': a notifier refused the map "
@@ -496,7 +499,7 @@ int viommu_as_sync(struct viommu_as *as, uint64_t start, uint64_t last,
 		 */
 		as->busy++;
 		ret = ops->replay(as->opaque, start, last, diff_feed, &df);
-		as->busy--;
+		viommu__as_unbusy(as);
 		if (ret && df.error)
 			ret = df.error;
 		else if (ret)
@@ -507,7 +510,9 @@ int viommu_as_sync(struct viommu_as *as, uint64_t start, uint64_t last,
 					    (unsigned long long)start,
 					    (unsigned long long)last);
 	} else {
+		as->busy++;
 		ret = walk_by_translate(as, &df);
+		viommu__as_unbusy(as);
 	}
 	if (!ret)
 		ret = diff_finish(&df);

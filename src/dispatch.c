@@ -28,7 +28,6 @@ void viommu__dispatch_begin(struct viommu_as *as, struct viommu__dispatch *d)
 void viommu__dispatch_end(struct viommu__dispatch *d)
 {
 	struct viommu_as *as = d->as;
-	struct viommu_notifier *z;
 	size_t i;
 
 	/* batch_end may (un)register notifiers: it never grows @batched */
@@ -39,6 +38,13 @@ void viommu__dispatch_end(struct viommu__dispatch *d)
 			n->cfg.batch_end(n, n->cfg.opaque);
 	}
 	as->batched.n = 0;
+	viommu__as_unbusy(as);
+}
+
+void viommu__as_unbusy(struct viommu_as *as)
+{
+	struct viommu_notifier *z;
+
 	if (--as->busy)
 		return;
 	while ((z = as->zombies)) {
@@ -59,6 +65,7 @@ static int call(struct viommu__dispatch *d, struct viommu_notifier *n,
 		unsigned type, const struct viommu_entry *e)
 {
 	struct viommu_event ev = { .type = type, .entry = *e };
+	int ret;
 
 	if (n->batch_serial != d->serial) {
 		n->batch_serial = d->serial;
@@ -72,7 +79,9 @@ static int call(struct viommu__dispatch *d, struct viommu_notifier *n,
 	}
 	if (type != VIOMMU_NOTIFY_MAP)
 		ev.entry.perm = VIOMMU_PERM_NONE;
-	return n->cfg.notify(n, &ev, n->cfg.opaque);
+	ret = n->cfg.notify(n, &ev, n->cfg.opaque);
+	/* the contract is a negative errno: keep it so for our callers */
+	return ret > 0 ? -EIO : ret;
 }
 
 /* Take back the pieces [start, last] of a clipped map that @n accepted. */
@@ -143,6 +152,8 @@ int viommu__deliver(struct viommu__dispatch *d, unsigned type,
 	/* capacity for every notifier is reserved when one registers */
 	ret = viommu__nindex_query(&as->index, e->iova, viommu__last(e), snap);
 	if (ret) {
+		if (!failed_at)
+			return 0;
 		*failed_at = 0;
 		return type == VIOMMU_NOTIFY_MAP ? ret : 0;
 	}
@@ -152,7 +163,7 @@ int viommu__deliver(struct viommu__dispatch *d, unsigned type,
 		if (!wants(d, n, need, exclude))
 			continue;
 		ret = notify_clipped(d, n, type, e);
-		if (ret && type == VIOMMU_NOTIFY_MAP) {
+		if (ret && type == VIOMMU_NOTIFY_MAP && failed_at) {
 			*failed_at = i;
 			return ret;
 		}

@@ -16,8 +16,8 @@
  * Sizes.  A leaf holds 64 entries: its IOVAs fill 8 cache lines, which a
  * binary search touches about 4 of, and an insert or remove moves at most
  * about 1 KiB.  An inner node holds 32 children: its keys fill 4 cache lines,
- * and with leaves of about 60 entries a tree of 1,000,000 entries is 4
- * levels deep.  Inner nodes are then about 1.5% of the memory.
+ * and a tree of 1,000,000 entries is 4 levels deep when they were mapped in
+ * order, 5 in random order.  Inner nodes are under 2% of the memory.
  *
  * Fill.  Every node but the root holds at least 1/8 of its maximum.  That
  * bound is what keeps the tree O(log n) deep whatever a guest does (a node
@@ -28,8 +28,8 @@
  *    increasing order) keeps 57 entries on the left and moves only 7 to the
  *    new right node, where the following inserts go: sequential mapping
  *    leaves nodes 57/64 full, about 20.8 bytes an entry all included;
- *  - an insert before the first entry (decreasing order, only ever at the
- *    very start of the map) does the mirror image;
+ *  - an insert before the first entry (decreasing order; only the first leaf
+ *    of the map can see one) does the mirror image;
  *  - any other insert splits in the middle, so random inserts leave nodes
  *    about 70% full.
  * A remove merges the node it shrank with a neighbour (same parent) when the
@@ -64,8 +64,8 @@
 /*
  * A tree of height h >= 2 has a root with at least 2 children, inner nodes
  * with at least EMAP_INNER_MIN (4) and leaves with at least EMAP_LEAF_MIN (8)
- * entries: at least 2 * 4^(h-2) * 8 = 4^h entries.  There are fewer than
- * 2^64 possible entries, so h <= 32.
+ * entries: at least 2 * 4^(h-2) * 8 = 4^h entries.  Entries do not overlap,
+ * so there are at most 2^64 of them, and h <= 32.
  */
 #define EMAP_MAX_HEIGHT 32
 

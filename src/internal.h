@@ -129,7 +129,8 @@ void viommu__dispatch_end(struct viommu__dispatch *d);
  * @need (and none of @exclude), clipped and split to each one's range.
  * A MAP callback that fails stops delivery: *@failed_at tells how many
  * notifiers of the concerned set (in delivery order) were already told, and
- * the error is returned.  Other events ignore callback results.
+ * the error is returned.  Other events ignore callback results, and so does
+ * a delivery with a NULL @failed_at (a rollback must reach everyone).
  */
 int viommu__deliver(struct viommu__dispatch *d, unsigned type,
 		    const struct viommu_entry *e, unsigned need,
@@ -146,6 +147,8 @@ int viommu__deliver_one(struct viommu__dispatch *d, struct viommu_notifier *n,
 
 /* as.c */
 void viommu__as_lock(struct viommu_as *as);
+/* Leave a busy section; the last one out frees unregistered notifiers. */
+void viommu__as_unbusy(struct viommu_as *as);
 void viommu__as_unlock(struct viommu_as *as);
 uint64_t viommu__as_min_page(struct viommu_as *as);
 

@@ -112,6 +112,10 @@ int viommu_notifier_register(struct viommu_as *as,
 	old_flags = as->flags_union;
 	new_flags = old_flags | cfg->flags;
 	if (new_flags != old_flags && ops->notify_flags_changed) {
+		/* a default message, in case the model gives none */
+		viommu__error(err, -ENOTSUP,
+			      "model '%s' refused notifier flags 0x%x on '%s'",
+			      ops->name, new_flags, as->name);
 		ret = ops->notify_flags_changed(as->opaque, old_flags,
 						new_flags, err);
 		if (ret) {
@@ -163,6 +167,11 @@ void viommu_notifier_unregister(struct viommu_notifier *n)
 		return;
 	as = n->as;
 	viommu__as_lock(as);
+	if (n->dead) {
+		/* a second unregister from inside the same dispatch */
+		viommu__as_unlock(as);
+		return;
+	}
 	for (i = 0; i < as->notifiers.n && as->notifiers.v[i] != n; i++)
 		;
 	/* Keep registration order: shift the tail down. */
@@ -234,6 +243,11 @@ int viommu_notifier_replay(struct viommu_notifier *n, struct viommu_error *err)
 				     "cannot replay address space '%s' from "
 				     "inside one of its notifications",
 				     as->name);
+	}
+	if (!(n->cfg.flags & VIOMMU_NOTIFY_MAP)) {
+		/* delivery rule 2: a notifier without MAP never hears maps */
+		viommu__as_unlock(as);
+		return 0;
 	}
 	viommu__dispatch_begin(as, &d);
 	/*

@@ -29,7 +29,10 @@ extern "C" {
  *     @iova and set @out->fault; on VIOMMU_FAULT_NOT_PRESENT, describe in
  *     @out->entry the largest aligned hole around @iova that the model knows
  *     to be empty (at least the minimum page) so walkers can step over it.
- *     The library checks @access against the entry's permissions itself.
+ *     The library checks @access against the entry's permissions itself;
+ *     @access is 0 when the library walks the tables to sync (any
+ *     permission).  Without a replay op, sync steps through a range with
+ *     translate, so report holes as large as you know them to be.
  *     Return 0, or a negative errno.  May be called on any thread.
  * @replay: optional.  Call @fn, in increasing IOVA order, for every
  *     translation in effect that overlaps [@start, @last] (entries are not

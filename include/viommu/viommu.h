@@ -129,14 +129,16 @@ struct viommu_notifier;
  *
  * Runs on the thread that made the change, with the address space's change
  * lock held.  It may unregister any notifier (itself included) and register
- * new ones; it must not change, replay or destroy the address space it is
- * called for (those calls return -EBUSY).
+ * new ones; changing or replaying the address space it is called for returns
+ * -EBUSY, and it must never free that address space.
  *
  * Return: 0, or a negative errno to refuse a MAP (for example -ENOSPC when a
- * host backend is full).  A refused map makes the whole change fail: every
- * notifier that already heard it is told the reverse, the address space is as
- * before, and the model gets the error.  Return values of unmaps are ignored:
- * a revoked translation must go, whatever the consumer thinks.
+ * host backend is full).  A refused map makes the whole change fail: the
+ * address space goes back to what it held, every MAP|UNMAP notifier that
+ * already heard part of the change is told the reverse, and the model gets
+ * the error.  MAP-only and UNMAP-only notifiers are not told the reverse
+ * (they never hear the other kind of event).  Return values of unmaps are
+ * ignored: a revoked translation must go, whatever the consumer thinks.
  */
 typedef int (*viommu_notify_fn)(struct viommu_notifier *notifier,
 				const struct viommu_event *event, void *opaque);
@@ -225,7 +227,9 @@ VIOMMU_EXPORT void viommu_notifier_unregister(struct viommu_notifier *notifier);
  * Delivers a MAP event for every translation in effect within the
  * notifier's range, in IOVA order, clipped and split like any event.  Costs
  * time in proportion to what is mapped in that range, never to the size of
- * the address space.
+ * the address space.  A notifier without VIOMMU_NOTIFY_MAP hears nothing
+ * (it never hears maps).  Replay right after registering: a change that
+ * comes in between reaches the notifier and would be replayed again.
  *
  * Return: 0; -EBUSY from inside a callback of the same address space; or the
  * first error a callback returned (replay then stops; what was delivered stays
@@ -321,6 +325,9 @@ typedef int (*viommu_walk_fn)(void *ctx, const struct viommu_entry *entry);
  * @fn: called for each entry overlapping [@start, @last], in IOVA order,
  *      unclipped.
  * @ctx: handed to @fn.
+ *
+ * Takes the address space's change lock, so it waits for a change in
+ * progress; from @fn, changing or replaying @as returns -EBUSY.
  *
  * Return: 0, or the first non-zero value @fn returned.
  */

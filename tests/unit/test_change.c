@@ -319,6 +319,67 @@ static void test_failed_map_undoes_everything(void **state)
 	assert_int_equal(e.translated_addr, 0xd000);
 }
 
+/* A shadow that refuses the re-map of a rollback does not stop the others. */
+static void test_rollback_reaches_everyone(void **state)
+{
+	struct ctx *x = *state;
+	struct viommu_entry e;
+	int i;
+
+	for (i = 1; i <= 3; i++)
+		assert_int_equal(rec_register(x->f.as, &x->c[i], x->rec, i,
+					      MAP | UNMAP, 0, UINT64_MAX),
+				 0);
+	fake_set(x->f.tables, 0x1000, 0x1000, 0xa000, RW);
+	sync_all(x);
+	x->rec->n = 0;
+	x->rec->maps_seen = 0;
+	/*
+	 * Retarget: 1,2,3 unmap a; 1 maps b; 2 refuses b (map 2).  Reverse:
+	 * 1 unmaps b; 1,2,3 re-map a, and 1 refuses that (map 3), which must
+	 * not keep 2 and 3 from hearing it.
+	 */
+	fake_set(x->f.tables, 0x1000, 0x1000, 0xb000, RW);
+	x->rec->fail_map_at = 2;
+	x->rec->fail_map_at2 = 3;
+	assert_int_equal(viommu_as_sync(x->f.as, 0, UINT64_MAX, 0, NULL),
+			 -ENOSPC);
+	assert_int_equal(x->rec->n, 3 + 1 + 1 + 2);
+	assert_event(&x->rec->ev[3], 1, MAP, 0x1000, 0x1000, 0xb000, RW);
+	assert_event(&x->rec->ev[4], 1, UNMAP, 0x1000, 0x1000, 0xb000, 0);
+	assert_event(&x->rec->ev[5], 2, MAP, 0x1000, 0x1000, 0xa000, RW);
+	assert_event(&x->rec->ev[6], 3, MAP, 0x1000, 0x1000, 0xa000, RW);
+	x->rec->fail_map_at2 = 0;
+	assert_true(viommu_as_lookup(x->f.as, 0x1000, &e));
+	assert_int_equal(e.translated_addr, 0xa000);
+	x->rec->fail_map_at = 0;
+}
+
+static int refuse_everything(struct viommu_notifier *n,
+			     const struct viommu_event *ev, void *opaque)
+{
+	int *calls = opaque;
+
+	++*calls;
+	return ev->type == VIOMMU_NOTIFY_MAP ? 7 : 0; /* positive: bad */
+}
+
+static void test_positive_return_is_an_error(void **state)
+{
+	struct ctx *x = *state;
+	struct viommu_notifier_config cfg;
+	struct viommu_notifier *n;
+	int calls = 0;
+
+	viommu_notifier_config_init(&cfg, MAP, refuse_everything, &calls);
+	assert_int_equal(viommu_notifier_register(x->f.as, &cfg, &n, NULL), 0);
+	fake_set(x->f.tables, 0x1000, 0x1000, 0xa000, RW);
+	assert_int_equal(viommu_as_sync(x->f.as, 0, UINT64_MAX, 0, NULL),
+			 -EIO);
+	assert_int_equal(calls, 1);
+	assert_int_equal(viommu_as_mapping_count(x->f.as), 0);
+}
+
 static void test_failed_clipped_map_takes_back_pieces(void **state)
 {
 	struct ctx *x = *state;
@@ -436,6 +497,8 @@ int main(void)
 		BOTH(test_wide_unmap),
 		BOTH(test_failed_map_undoes_everything),
 		BOTH(test_failed_clipped_map_takes_back_pieces),
+		BOTH(test_rollback_reaches_everyone),
+		BOTH(test_positive_return_is_an_error),
 		cmocka_unit_test_setup_teardown(test_update_validates,
 						setup_replay, teardown),
 		cmocka_unit_test_setup_teardown(test_deviotlb, setup_replay,

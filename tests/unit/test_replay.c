@@ -45,6 +45,26 @@ static void test_replay_in_range(void **state)
 	free(rec);
 }
 
+static void test_replay_needs_map_flag(void **state)
+{
+	struct fake f;
+	struct recorder *rec = calloc(1, sizeof(*rec));
+	struct rec_client c;
+
+	fake_init(&f, &fake_ops_replay);
+	fake_set(f.tables, 0x1000, 0x1000, 0xa000, RW);
+	assert_int_equal(viommu_as_sync(f.as, 0, UINT64_MAX, 0, NULL), 0);
+	/* delivery rule 2: an unmap-only notifier never hears maps */
+	assert_int_equal(rec_register(f.as, &c, rec, 1, UNMAP | DEVTLB, 0,
+				      UINT64_MAX),
+			 0);
+	assert_int_equal(viommu_notifier_replay(c.handle, NULL), 0);
+	assert_int_equal(rec->n, 0);
+	viommu_notifier_unregister(c.handle);
+	fake_fini(&f);
+	free(rec);
+}
+
 static void test_replay_cost_is_what_is_mapped(void **state)
 {
 	struct fake f;
@@ -166,6 +186,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_replay_in_range),
+		cmocka_unit_test(test_replay_needs_map_flag),
 		cmocka_unit_test(test_replay_cost_is_what_is_mapped),
 		cmocka_unit_test(test_replay_error_stops),
 		cmocka_unit_test(test_replay_stops_when_unregistered),
