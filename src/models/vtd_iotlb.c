@@ -1,0 +1,120 @@
+/* SPDX-License-Identifier: MIT */
+/*
+ * The IOTLB: recently used leaves, per domain, in front of translate.
+ *
+ * A direct-mapped cache: a leaf of level L (4K, 2M or 1G) lives in the one
+ * slot its (domain, level, iova >> shift) hashes to, so a lookup probes at
+ * most three slots and an insert just overwrites.  Invalidations that are
+ * not global scan the slots, which costs the same whatever the range and
+ * whatever is mapped: a few microseconds for the default 4096 slots.
+ */
+#include <errno.h>
+#include <stdlib.h>
+
+#include "vtd_internal.h"
+
+static unsigned shift_of(unsigned level)
+{
+	return viommu__vtd_level_shift(level);
+}
+
+static unsigned slot_of(const struct vtd_iotlb *t, uint16_t did, unsigned level,
+			uint64_t tag)
+{
+	uint64_t h = (tag ^ ((uint64_t)did << 40) ^ ((uint64_t)level << 60)) *
+		     UINT64_C(0x9e3779b97f4a7c15);
+
+	return (unsigned)(h >> 32) & t->mask;
+}
+
+int vtd_iotlb_init(struct vtd_iotlb *t, unsigned entries)
+{
+	unsigned n = 1;
+
+	while (n < entries && n < (1u << 24))
+		n <<= 1;
+	t->slot = calloc(n, sizeof(*t->slot));
+	if (!t->slot)
+		return -ENOMEM;
+	t->mask = n - 1;
+	return 0;
+}
+
+void vtd_iotlb_free(struct vtd_iotlb *t)
+{
+	free(t->slot);
+	t->slot = NULL;
+}
+
+bool vtd_iotlb_lookup(struct vtd_iotlb *t, uint16_t did, uint64_t iova,
+		      struct viommu_entry *out)
+{
+	unsigned level;
+
+	for (level = 1; level <= 3; level++) {
+		uint64_t tag = iova >> shift_of(level);
+		const struct vtd_iotlb_slot *s =
+			&t->slot[slot_of(t, did, level, tag)];
+
+		if (s->level == level && s->did == did && s->tag == tag) {
+			out->iova = tag << shift_of(level);
+			out->addr_mask = (UINT64_C(1) << shift_of(level)) - 1;
+			out->translated_addr = s->pa;
+			out->perm = s->perm;
+			return true;
+		}
+	}
+	return false;
+}
+
+void vtd_iotlb_insert(struct vtd_iotlb *t, uint16_t did,
+		      const struct viommu_entry *e)
+{
+	unsigned level;
+
+	for (level = 1; level <= 3; level++)
+		if (e->addr_mask == (UINT64_C(1) << shift_of(level)) - 1)
+			break;
+	if (level > 3)
+		return; /* not a leaf size the cache knows */
+	uint64_t tag = e->iova >> shift_of(level);
+	struct vtd_iotlb_slot *s = &t->slot[slot_of(t, did, level, tag)];
+
+	*s = (struct vtd_iotlb_slot){ tag, e->translated_addr, did,
+				      (uint8_t)level, (uint8_t)e->perm };
+}
+
+void vtd_iotlb_flush_all(struct vtd_iotlb *t)
+{
+	unsigned i;
+
+	for (i = 0; i <= t->mask; i++)
+		t->slot[i].level = 0;
+}
+
+void vtd_iotlb_flush_domain(struct vtd_iotlb *t, uint16_t did)
+{
+	unsigned i;
+
+	for (i = 0; i <= t->mask; i++)
+		if (t->slot[i].did == did)
+			t->slot[i].level = 0;
+}
+
+void vtd_iotlb_flush_range(struct vtd_iotlb *t, uint16_t did, uint64_t start,
+			   uint64_t last)
+{
+	unsigned i;
+
+	for (i = 0; i <= t->mask; i++) {
+		struct vtd_iotlb_slot *s = &t->slot[i];
+		uint64_t lo, hi;
+
+		if (!s->level || s->did != did)
+			continue;
+		lo = s->tag << shift_of(s->level);
+		hi = lo + ((UINT64_C(1) << shift_of(s->level)) - 1);
+		if (hi >= start && lo <= last)
+			s->level = 0;
+	}
+}
