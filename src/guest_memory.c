@@ -250,10 +250,11 @@ static int image_check(const struct viommu_ram *ram, int fd, const char *path,
 				     "expected \"" IMAGE_MAGIC "\")",
 				     path);
 	if (got < IMAGE_HEADER)
-		return viommu__error(err, -EINVAL,
-				     "%s: truncated: the header needs %u bytes, "
-				     "the file has %zu",
-				     path, IMAGE_HEADER, got);
+		return viommu__error(
+			err, -EINVAL,
+			"%s: truncated: the header needs %u bytes, "
+			"the file has %zu",
+			path, IMAGE_HEADER, got);
 	version = get_le32(hdr + 8);
 	if (version != IMAGE_VERSION)
 		return viommu__error(err, -EINVAL,
@@ -262,13 +263,13 @@ static int image_check(const struct viommu_ram *ram, int fd, const char *path,
 	npages = get_le32(hdr + 12);
 	expect = IMAGE_HEADER + (uint64_t)npages * IMAGE_RECORD;
 	if ((uint64_t)st.st_size < expect) {
-		uint64_t whole = ((uint64_t)st.st_size - IMAGE_HEADER) /
-				 IMAGE_RECORD;
+		uint64_t whole =
+			((uint64_t)st.st_size - IMAGE_HEADER) / IMAGE_RECORD;
 
 		return viommu__error(err, -EINVAL,
-				     "%s: truncated: npages is %u, so %llu "
-				     "bytes, but the file has %llu and ends "
-				     "inside record %llu",
+				     "%s: truncated: npages is %u, which needs "
+				     "%llu bytes, but the file has %llu "
+				     "(record %llu is incomplete)",
 				     path, npages, (unsigned long long)expect,
 				     (unsigned long long)st.st_size,
 				     (unsigned long long)whole);
@@ -297,12 +298,13 @@ static int image_check(const struct viommu_ram *ram, int fd, const char *path,
 					     "not 4 KiB aligned",
 					     path, i, (unsigned long long)gpa);
 		if (i > 0 && gpa <= prev)
-			return viommu__error(err, -EINVAL,
-					     "%s: record %u: address 0x%llx "
-					     "does not follow 0x%llx (addresses "
-					     "must strictly increase)",
-					     path, i, (unsigned long long)gpa,
-					     (unsigned long long)prev);
+			return viommu__error(
+				err, -EINVAL,
+				"%s: record %u: address 0x%llx "
+				"does not follow 0x%llx (addresses "
+				"must strictly increase)",
+				path, i, (unsigned long long)gpa,
+				(unsigned long long)prev);
 		if (!ram_in_bounds(ram, gpa, VIOMMU_GUEST_PAGE_SIZE))
 			return viommu__error(err, -ERANGE,
 					     "%s: record %u: page 0x%llx lies "

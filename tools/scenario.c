@@ -579,7 +579,7 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 		ok &= get_num(lc, "size", true, &c->size, NULL);
 		if (map) {
 			ok &= get_num(lc, "pa", true, &c->pa, NULL);
-			ok &= get_perm(lc, "perm", true, &c->perm);
+			get_perm(lc, "perm", true, &c->perm);
 			c->page = 4 * KiB;
 			if (get_num(lc, "page", false, &c->page, &present) &&
 			    present) {

@@ -125,12 +125,13 @@ VIOMMU_EXPORT int viommu_virtio_endpoint_add(struct viommu_virtio *v,
  * @domain: its ID.
  * @err: optional detailed error.
  *
- * ATTACH creates domains too.  As the specification says, a domain ceases
- * to exist, with its mappings, once its last endpoint is detached from it
- * (by DETACH, or by an ATTACH that moves the endpoint elsewhere); its ID may
- * then be reused for a new, empty domain.  A domain no endpoint has joined
- * yet lives, mappings and all, until one joins and leaves, or until the
- * device is freed.
+ * ATTACH creates domains too.  As the specification says, a domain that
+ * ATTACH created ceases to exist, with its mappings, once its last endpoint
+ * is detached from it (by DETACH, or by an ATTACH that moves the endpoint
+ * elsewhere); the guest may then reuse its ID for a new, empty domain.  A
+ * domain created here is the embedder's: it lives, mappings and all, until
+ * the device is freed, whatever its endpoints do (the scenario runner's
+ * `domain` command relies on that, as VT-d domains outlive their devices).
  *
  * Return: 0, -EEXIST, -ENOMEM, -EBUSY from inside a callback of one of the
  * device's changes.

@@ -356,6 +356,7 @@ int viommu_virtio_domain_add(struct viommu_virtio *v, uint32_t domain,
 	ret = -ENOMEM;
 	d = viommu__vdomain_new(domain);
 	if (d) {
+		d->persistent = true;
 		pthread_rwlock_wrlock(&v->lock);
 		ret = viommu__idtab_insert(&v->domains, domain, d);
 		pthread_rwlock_unlock(&v->lock);

@@ -44,6 +44,8 @@ struct viommu__vendpoint;
  */
 struct viommu__vdomain {
 	uint32_t id;
+	/* created by viommu_virtio_domain_add(): outlives its endpoints */
+	bool persistent;
 	struct viommu__vstore store;
 	struct viommu__vendpoint *head, *tail;
 };

@@ -245,7 +245,7 @@ attach(struct viommu_virtio *v, const struct req *r, struct viommu_error *err)
 			       viommu_as_sync(ep->as, 0, UINT64_MAX, 0, NULL) !=
 				       0);
 	}
-	if (old && !old->head)
+	if (old && !old->head && !old->persistent)
 		retire(v, old);
 	return VIOMMU_VIRTIO_S_OK;
 }
@@ -283,7 +283,7 @@ detach(struct viommu_virtio *v, const struct req *r, struct viommu_error *err)
 			       viommu_as_sync(ep->as, 0, UINT64_MAX, 0, NULL) !=
 				       0);
 	}
-	if (!d->head)
+	if (!d->head && !d->persistent)
 		retire(v, d);
 	return VIOMMU_VIRTIO_S_OK;
 }

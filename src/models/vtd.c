@@ -288,7 +288,11 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last)
 			 dev->report.message[0] ? dev->report.message :
 						  err.message);
 		set_faulted(dev, true);
+		/* first the cause, then what it costs the device */
+		if (vtd->fault_fn)
+			vtd->fault_fn(vtd->fault_opaque, dev->as, msg);
 		viommu_as_update(dev->as, 0, UINT64_MAX, NULL, 0, flags, NULL);
+		return;
 	}
 	if (vtd->fault_fn)
 		vtd->fault_fn(vtd->fault_opaque, dev->as, msg);

@@ -200,9 +200,15 @@ static void test_attach_move_detach(void **state)
 	attach_ok(x, 2, 0);
 	assert_int_equal(x->rec->n, 0);
 
-	/* domain 1 lost its last endpoint: it ceased to exist (the spec) */
-	assert_int_equal(viommu_virtio_mapping_count(x->v, 1), 0);
-	assert_int_equal(viommu_virtio_map(x->v, 1, 0x1000, 0x1fff, 0, F_R,
+	/* domain 1 lost its last endpoint, but the embedder made it: it stays */
+	assert_int_equal(viommu_virtio_mapping_count(x->v, 1), 1);
+
+	/* a domain ATTACH made ceases to exist with its last endpoint (spec) */
+	attach_ok(x, 3, 1);
+	map_ok(x, 3, 0x7000, KiB(4), 0xc000, F_R);
+	assert_int_equal(viommu_virtio_detach(x->v, 3, EP(1), &err), S_OK);
+	assert_int_equal(viommu_virtio_mapping_count(x->v, 3), 0);
+	assert_int_equal(viommu_virtio_map(x->v, 3, 0x1000, 0x1fff, 0, F_R,
 					   &err),
 			 S_NOENT);
 

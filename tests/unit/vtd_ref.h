@@ -128,8 +128,7 @@ static inline void ref_translate(const struct viommu_guest_memory *mem,
  * @max_steps translations with -E2BIG (only to bound hostile tables).
  * Returns like viommu__vtd_walk(); *@fault_at gets the faulting address.
  */
-static inline int ref_walk(const struct viommu_guest_memory *mem,
-			   uint64_t root,
+static inline int ref_walk(const struct viommu_guest_memory *mem, uint64_t root,
 			   const struct viommu__vtd_pt_config *cfg,
 			   uint64_t start, uint64_t last, viommu_walk_fn fn,
 			   void *ctx, uint64_t max_steps,
@@ -162,8 +161,8 @@ static inline int ref_walk(const struct viommu_guest_memory *mem,
 				*fault = r;
 			if (fault_at)
 				*fault_at = a;
-			return r.fault == VIOMMU_FAULT_RESERVED ? -EINVAL
-								: -EFAULT;
+			return r.fault == VIOMMU_FAULT_RESERVED ? -EINVAL :
+								  -EFAULT;
 		}
 		if (r.entry.iova + r.entry.addr_mask >= last)
 			return 0;
@@ -178,8 +177,7 @@ struct bufmem {
 	uint64_t base, size; /* guest-physical [base, base + size) */
 };
 
-static inline int bufmem_read(void *opaque, uint64_t gpa, void *out,
-			      size_t len)
+static inline int bufmem_read(void *opaque, uint64_t gpa, void *out, size_t len)
 {
 	struct bufmem *m = opaque;
 
@@ -223,8 +221,7 @@ static const struct viommu_guest_memory_ops bufmem_nopage_ops = {
 };
 
 /* Any memory, seen without its page op: forces the walker's read path. */
-static inline int nopage_read(void *opaque, uint64_t gpa, void *buf,
-			      size_t len)
+static inline int nopage_read(void *opaque, uint64_t gpa, void *buf, size_t len)
 {
 	return viommu_guest_read(opaque, gpa, buf, len);
 }
