@@ -76,9 +76,6 @@ static struct run_notifier *find_notifier(struct runner *r, const char *name)
 	return NULL;
 }
 
-/* --verify: the first broken rule stops the run with this message. */
-static char diverged[512];
-
 static void divergence(struct runner *r, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
@@ -87,12 +84,12 @@ static void divergence(struct runner *r, const char *fmt, ...)
 	va_list ap;
 	int n;
 
-	if (diverged[0])
+	if (r->diverged[0])
 		return;
-	n = snprintf(diverged, sizeof(diverged), "%s:%u: verify: ",
+	n = snprintf(r->diverged, sizeof(r->diverged), "%s:%u: verify: ",
 		     r->sc->file, r->line);
 	va_start(ap, fmt);
-	vsnprintf(diverged + n, sizeof(diverged) - n, fmt, ap);
+	vsnprintf(r->diverged + n, sizeof(r->diverged) - n, fmt, ap);
 	va_end(ap);
 }
 
@@ -375,7 +372,7 @@ static void verify_all(struct runner *r)
 {
 	size_t i;
 
-	for (i = 0; i < r->nnots && !diverged[0]; i++) {
+	for (i = 0; i < r->nnots && !r->diverged[0]; i++) {
 		struct run_notifier *n = &r->nots[i];
 
 		if (n->handle && (n->flags & VIOMMU_NOTIFY_MAP) &&
@@ -384,7 +381,7 @@ static void verify_all(struct runner *r)
 	}
 	if (r->sc->iommu != SC_IOMMU_VIRTIO)
 		return;
-	for (i = 0; i < r->ndevs && !diverged[0]; i++)
+	for (i = 0; i < r->ndevs && !r->diverged[0]; i++)
 		if (viommu_as_for_each_mapping(r->devs[i].as, 0, UINT64_MAX,
 					       check_model, &r->devs[i]))
 			divergence(r, "device %s: an entry in effect is not "
@@ -426,7 +423,7 @@ static int play(struct runner *r)
 		}
 		if (r->verify && !ret) {
 			verify_all(r);
-			if (diverged[0])
+			if (r->diverged[0])
 				return EXIT_DIVERGED;
 		}
 	}
@@ -446,11 +443,41 @@ static void usage(FILE *out)
 		"notifier's view\n             against the mappings in effect\n");
 }
 
+int scenario_run(struct scenario *sc, FILE *out, FILE *err, bool verify)
+{
+	struct runner r = { .out = out, .sc = sc, .verify = verify };
+	int status = 1;
+	size_t i;
+
+	r.devs = calloc(sc->n + 1, sizeof(*r.devs));
+	r.nots = calloc(sc->n + 1, sizeof(*r.nots));
+	r.backend = sc->iommu == SC_IOMMU_VIRTIO ? &run_virtio_backend
+						 : &run_vtd_backend;
+	if (r.devs && r.nots) {
+		if (!r.backend->init(&r))
+			status = play(&r);
+		r.backend->fini(&r);
+	}
+	if (status == EXIT_DIVERGED) {
+		fflush(out);
+		fprintf(err, "%s\n", r.diverged);
+	}
+	for (i = 0; i < r.nnots; i++) {
+		free(r.nots[i].name);
+		shadow_clear(&r.nots[i].shadow);
+	}
+	for (i = 0; i < r.ndevs; i++)
+		free(r.devs[i].name);
+	free(r.devs);
+	free(r.nots);
+	return status;
+}
+
 int cmd_run(int argc, char **argv)
 {
 	struct scenario sc;
-	struct runner r = { .out = stdout };
 	const char *file = NULL;
+	bool verify = false;
 	int i, status, nerr;
 
 	for (i = 1; i < argc; i++) {
@@ -458,7 +485,7 @@ int cmd_run(int argc, char **argv)
 			usage(stdout);
 			return 0;
 		} else if (!strcmp(argv[i], "--verify")) {
-			r.verify = true;
+			verify = true;
 		} else if (argv[i][0] == '-' && argv[i][1]) {
 			fprintf(stderr, "viommu run: unknown option '%s'\n",
 				argv[i]);
@@ -481,28 +508,7 @@ int cmd_run(int argc, char **argv)
 		scenario_free(&sc);
 		return EXIT_FILE_ERROR;
 	}
-	r.sc = &sc;
-	r.devs = calloc(sc.n + 1, sizeof(*r.devs));
-	r.nots = calloc(sc.n + 1, sizeof(*r.nots));
-	r.backend = sc.iommu == SC_IOMMU_VIRTIO ? &run_virtio_backend
-						: &run_vtd_backend;
-	status = 1;
-	if (r.devs && r.nots && !r.backend->init(&r)) {
-		status = play(&r);
-		r.backend->fini(&r);
-	}
-	if (status == EXIT_DIVERGED) {
-		fflush(stdout);
-		fprintf(stderr, "%s\n", diverged);
-	}
-	for (i = 0; i < (int)r.nnots; i++) {
-		free(r.nots[i].name);
-		shadow_clear(&r.nots[i].shadow);
-	}
-	for (i = 0; i < (int)r.ndevs; i++)
-		free(r.devs[i].name);
-	free(r.devs);
-	free(r.nots);
+	status = scenario_run(&sc, stdout, stderr, verify);
 	scenario_free(&sc);
 	return status;
 }

@@ -63,7 +63,15 @@ struct runner {
 	size_t nnots;
 	const struct run_backend *backend;
 	void *model; /* the backend's state */
+	char diverged[512]; /* --verify: the first broken rule */
 };
+
+/*
+ * Play a checked scenario, printing its output lines to @out and problems
+ * to @err.  Returns the exit status: 0, 1 (the run could not go on) or 3
+ * (--verify found a divergence).
+ */
+int scenario_run(struct scenario *sc, FILE *out, FILE *err, bool verify);
 
 extern const struct run_backend run_virtio_backend;
 extern const struct run_backend run_vtd_backend;

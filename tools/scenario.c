@@ -706,7 +706,8 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 			if (v != 4 && v != 8)
 				error_at(lc, "size=%llu: 4 or 8",
 					 (unsigned long long)v);
-			c->width = (unsigned)v;
+			else
+				c->width = (unsigned)v;
 		}
 		if (c->iova % c->width)
 			error_at(lc, "offset 0x%llx is not aligned to the "

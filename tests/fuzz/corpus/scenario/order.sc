@@ -1,0 +1,3 @@
+domain 1
+iommu virtio
+iommu vtd
