@@ -50,6 +50,8 @@ static int ram_read(void *opaque, uint64_t gpa, void *buf, size_t len)
 
 	if (!ram_in_bounds(ram, gpa, len))
 		return -EFAULT;
+	if (!len)
+		return 0;
 	if (!words_aligned(gpa, len)) {
 		memcpy(buf, ram->base + gpa, len);
 		return 0;
@@ -72,6 +74,8 @@ static int ram_write(void *opaque, uint64_t gpa, const void *buf, size_t len)
 
 	if (!ram_in_bounds(ram, gpa, len))
 		return -EFAULT;
+	if (!len)
+		return 0;
 	if (!words_aligned(gpa, len)) {
 		memcpy(ram->base + gpa, buf, len);
 		return 0;

@@ -90,6 +90,7 @@ report(struct viommu__vtd_report *rep, enum viommu_fault fault, uint64_t iova,
 	rep->level = level;
 	rep->pte_gpa = pte_gpa;
 	rep->pte = pte;
+	rep->examined = 0; /* a walk sets it when it ends */
 	rep->message[0] = '\0';
 	if (fmt) {
 		va_start(ap, fmt);
@@ -420,10 +421,7 @@ int viommu__vtd_walk(const struct viommu__vtd_pt *pt, uint64_t start,
 
 	if (!pt || !fn)
 		return -EINVAL;
-	if (rep) {
-		report(rep, VIOMMU_FAULT_NONE, 0, 0, 0, 0, NULL);
-		rep->examined = 0;
-	}
+	report(rep, VIOMMU_FAULT_NONE, 0, 0, 0, 0, NULL);
 	if (last > pt->iova_last)
 		last = pt->iova_last;
 	if (start > last)
