@@ -63,7 +63,7 @@ build: configure
 	meson compile -C $(BUILD)
 
 run: build
-	./$(BUILD)/tools/viommu demo
+	./$(BUILD)/tools/viommu workload
 
 test: build
 	meson test -C $(BUILD) --print-errorlogs

@@ -5,5 +5,6 @@
 /* Each subcommand: argv[0] is its name; returns the exit status. */
 int cmd_demo(int argc, char **argv);
 int cmd_run(int argc, char **argv);
+int cmd_workload(int argc, char **argv);
 
 #endif

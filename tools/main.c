@@ -15,6 +15,8 @@ static const struct command {
 	int (*run)(int argc, char **argv);
 	const char *summary;
 } commands[] = {
+	{ "workload", cmd_workload,
+	  "a simulated VM: streaming DMA through both kinds of consumer" },
 	{ "run", cmd_run, "play a scenario file and print what consumers hear" },
 	{ "demo", cmd_demo,
 	  "show the change engine on a small built-in guest" },

@@ -201,8 +201,9 @@ VIOMMU_EXPORT int viommu_vtd_driver_invalidate_devtlb(struct viommu_vtd_driver *
  * in guest memory and advances the tail register, as a driver does; the
  * unit processes it before this returns.
  *
- * Return: 0, -EINVAL when the queue is not enabled, -EFAULT when the queue
- * is not in guest memory.  A malformed descriptor is the unit's business
+ * Return: 0, -EINVAL when the queue is not enabled, -ENOSPC when the ring
+ * is full (the unit stopped on an error the guest has not cleared),
+ * -EFAULT when the queue is not in guest memory.  A malformed descriptor is the unit's business
  * (FSTS.IQE), not an error of this call.
  */
 VIOMMU_EXPORT int viommu_vtd_queue_submit(struct viommu_vtd *vtd,

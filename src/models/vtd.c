@@ -46,6 +46,8 @@ static uint8_t reason_of(enum viommu_fault fault, unsigned access)
 	}
 }
 
+static void refresh_absent_context(struct vtd_device *dev);
+
 static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 			 struct viommu_translation *out)
 {
@@ -55,6 +57,7 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 	bool fpd;
 
 	pthread_mutex_lock(&vtd->state_lock);
+	refresh_absent_context(dev);
 	fpd = dev->ctx.fpd;
 	if (!(vtd->gsts & VIOMMU_VTD_GCMD_TE)) {
 		/* translation off: DMA goes straight to memory */
@@ -70,10 +73,10 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 					    dev->ctx.reason;
 	} else if (vtd_iotlb_lookup(&vtd->iotlb, dev->ctx.did, iova,
 				    &out->entry)) {
-		vtd->counters.iotlb_hits++;
+		VTD_COUNT(vtd, iotlb_hits);
 		out->fault = VIOMMU_FAULT_NONE;
 	} else {
-		vtd->counters.iotlb_misses++;
+		VTD_COUNT(vtd, iotlb_misses);
 		viommu__vtd_translate(&dev->pt, iova, out, NULL);
 		if (out->fault == VIOMMU_FAULT_NONE &&
 		    out->entry.perm != VIOMMU_PERM_NONE)
@@ -184,6 +187,9 @@ int viommu_vtd_new(const struct viommu_vtd_config *cfg,
 	vtd->mem = *mem;
 	vtd->ptcfg = (struct viommu__vtd_pt_config){
 		.aw = vtd->cfg.aw,
+		/* reserved address bits start at the unit's width, not the
+		 * domain's: a 39-bit domain may map pages above 512 GiB */
+		.haw = vtd->cfg.aw < 52 ? vtd->cfg.aw : 52,
 		.transient = vtd->cfg.device_iotlb,
 		.budget = vtd->cfg.walk_budget,
 	};
@@ -200,6 +206,9 @@ int viommu_vtd_new(const struct viommu_vtd_config *cfg,
 	pthread_mutex_init(&vtd->lock, &attr);
 	pthread_mutexattr_destroy(&attr);
 	pthread_mutex_init(&vtd->state_lock, NULL);
+	/* interrupts come out of reset masked */
+	vtd->fectl = 1u << 31;
+	vtd->iectl = 1u << 31;
 	*out = vtd;
 	return 0;
 }
@@ -224,7 +233,9 @@ void viommu_vtd_free(struct viommu_vtd *vtd)
 }
 
 /* Point @dev at what @ctx says; called with the unit's lock held. */
-static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
+/* Point @dev at what @ctx says; the caller holds the state lock. */
+static void set_context_locked(struct vtd_device *dev,
+			       const struct vtd_context *ctx)
 {
 	struct viommu_vtd *vtd = dev->vtd;
 	struct viommu__vtd_pt_config pc = vtd->ptcfg;
@@ -238,10 +249,33 @@ static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
 			c.reason = VIOMMU_VTD_FR_CONTEXT_INVALID;
 		}
 	}
-	pthread_mutex_lock(&vtd->state_lock);
 	dev->ctx = c;
 	dev->pt = pt;
-	pthread_mutex_unlock(&vtd->state_lock);
+}
+
+static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
+{
+	pthread_mutex_lock(&dev->vtd->state_lock);
+	set_context_locked(dev, ctx);
+	pthread_mutex_unlock(&dev->vtd->state_lock);
+}
+
+/*
+ * Without caching mode the hardware never caches a context entry that is
+ * not present, so a guest may make one present without invalidating (Linux
+ * does): look again.  The caller holds the state lock.
+ */
+static void refresh_absent_context(struct vtd_device *dev)
+{
+	struct viommu_vtd *vtd = dev->vtd;
+	struct vtd_context ctx;
+
+	if (vtd->cfg.caching_mode || dev->ctx.present ||
+	    !(vtd->gsts & VIOMMU_VTD_GCMD_TE))
+		return;
+	vtd_context_read(vtd, dev->sid, &ctx);
+	if (ctx.present)
+		set_context_locked(dev, &ctx);
 }
 
 static void set_faulted(struct vtd_device *dev, bool faulted)
@@ -281,9 +315,9 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last)
 		snprintf(msg, sizeof(msg), "%s", err.message);
 	} else {
 		if (ret == -E2BIG)
-			vtd->counters.budget_exceeded++;
+			VTD_COUNT(vtd, budget_exceeded);
 		else
-			vtd->counters.walk_faults++;
+			VTD_COUNT(vtd, walk_faults);
 		snprintf(msg, sizeof(msg), "%s",
 			 dev->report.message[0] ? dev->report.message :
 						  err.message);
@@ -306,6 +340,9 @@ void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_device *dev = vtd->devs[i];
 
+		pthread_mutex_lock(&vtd->state_lock);
+		refresh_absent_context(dev);
+		pthread_mutex_unlock(&vtd->state_lock);
 		if (dev->ctx.present && dev->ctx.did == did)
 			sync_device(dev, start, last);
 	}
@@ -331,11 +368,11 @@ void vtd_context_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 			    uint16_t did, uint16_t sid, unsigned fm)
 {
 	/* the function mask ignores the low 0..3 bits of the function */
-	uint16_t sid_mask = (uint16_t) ~((1u << (fm > 3 ? 3 : fm)) - 1);
+	/* FM n masks the n most significant bits of the function number */
+	static const uint16_t fm_mask[4] = { 0xffff, 0xfffb, 0xfff9, 0xfff8 };
+	uint16_t sid_mask = fm_mask[fm & 3];
 	size_t i;
 
-	if (fm == 3)
-		sid_mask = 0xfff8;
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_device *dev = vtd->devs[i];
 		struct vtd_context ctx;
@@ -352,7 +389,7 @@ void vtd_context_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 		if (vtd->gsts & VIOMMU_VTD_GCMD_TE)
 			sync_device(dev, 0, UINT64_MAX);
 	}
-	vtd->counters.context_invalidations++;
+	VTD_COUNT(vtd, context_invalidations);
 }
 
 bool vtd_iotlb_invalidate(struct viommu_vtd *vtd, unsigned granularity,
@@ -390,7 +427,7 @@ bool vtd_iotlb_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 	default:
 		return false;
 	}
-	vtd->counters.invalidations++;
+	VTD_COUNT(vtd, invalidations);
 	return true;
 }
 
@@ -415,7 +452,7 @@ void vtd_devtlb_invalidate(struct viommu_vtd *vtd, uint16_t sid, uint64_t iova,
 {
 	size_t i;
 
-	vtd->counters.devtlb_invalidations++;
+	VTD_COUNT(vtd, devtlb_invalidations);
 	for (i = 0; i < vtd->ndevs; i++)
 		if (vtd->devs[i]->sid == sid)
 			viommu_as_notify_deviotlb(vtd->devs[i]->as, iova,
@@ -485,9 +522,13 @@ int viommu_vtd_device_add(struct viommu_vtd *vtd, uint16_t sid,
 void viommu_vtd_counters(struct viommu_vtd *vtd,
 			 struct viommu_vtd_counters *out)
 {
-	pthread_mutex_lock(&vtd->state_lock);
-	*out = vtd->counters;
-	pthread_mutex_unlock(&vtd->state_lock);
+	const uint64_t *from = (const uint64_t *)&vtd->counters;
+	uint64_t *to = (uint64_t *)out;
+	size_t i;
+
+	/* every member is a uint64_t bumped with VTD_COUNT() */
+	for (i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		to[i] = __atomic_load_n(&from[i], __ATOMIC_RELAXED);
 }
 
 void viommu_vtd_set_fault_handler(struct viommu_vtd *vtd,

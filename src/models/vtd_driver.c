@@ -49,14 +49,18 @@ int viommu_vtd_queue_submit(struct viommu_vtd *vtd,
 			    const struct viommu_guest_memory *mem, uint64_t lo,
 			    uint64_t hi)
 {
-	uint64_t gsts, iqa, iqt, desc[2] = { lo, hi }, size;
+	uint64_t gsts, iqa, iqt, iqh, desc[2] = { lo, hi }, size;
 
 	viommu_vtd_mmio_read(vtd, VIOMMU_VTD_REG_GSTS, 4, &gsts);
 	if (!(gsts & VIOMMU_VTD_GCMD_QIE))
 		return -EINVAL;
 	viommu_vtd_mmio_read(vtd, VIOMMU_VTD_REG_IQA, 8, &iqa);
 	viommu_vtd_mmio_read(vtd, VIOMMU_VTD_REG_IQT, 8, &iqt);
+	viommu_vtd_mmio_read(vtd, VIOMMU_VTD_REG_IQH, 8, &iqh);
 	size = UINT64_C(4096) << (iqa & 7);
+	/* a full ring (the unit stopped on an error): do not overwrite */
+	if ((iqt + 16) % size == iqh)
+		return -ENOSPC;
 	if (viommu_guest_write(mem, (iqa & ~UINT64_C(0xfff)) + iqt, desc,
 			       sizeof(desc)))
 		return -EFAULT;

@@ -95,6 +95,10 @@ struct viommu_vtd {
 	void *fault_opaque;
 };
 
+/* Counters are bumped from any thread: atomically, without a lock. */
+#define VTD_COUNT(vtd, field)                                                  \
+	__atomic_add_fetch(&(vtd)->counters.field, 1, __ATOMIC_RELAXED)
+
 /* vtd_context.c */
 void vtd_context_read(struct viommu_vtd *vtd, uint16_t sid,
 		      struct vtd_context *out);

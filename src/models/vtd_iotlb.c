@@ -21,10 +21,18 @@ static unsigned shift_of(unsigned level)
 static unsigned slot_of(const struct vtd_iotlb *t, uint16_t did, unsigned level,
 			uint64_t tag)
 {
-	uint64_t h = (tag ^ ((uint64_t)did << 40) ^ ((uint64_t)level << 60)) *
-		     UINT64_C(0x9e3779b97f4a7c15);
+	/*
+	 * Mix the whole key before taking the index: a plain product's low
+	 * bits never see the high bits of its input, which would put the
+	 * leaves of every level and of many domains in one slot.
+	 */
+	uint64_t h = tag * UINT64_C(0x9e3779b97f4a7c15) ^
+		     ((uint64_t)did << 2 | level) * UINT64_C(0xc2b2ae3d27d4eb4f);
 
-	return (unsigned)(h >> 32) & t->mask;
+	h ^= h >> 31;
+	h *= UINT64_C(0x94d049bb133111eb);
+	h ^= h >> 29;
+	return (unsigned)h & t->mask;
 }
 
 int vtd_iotlb_init(struct vtd_iotlb *t, unsigned entries)

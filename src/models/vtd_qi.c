@@ -108,7 +108,7 @@ void vtd_qi_process(struct viommu_vtd *vtd)
 	/* the tail beyond the ring is a queue error too */
 	if (vtd->iqt >= vtd->iq_size) {
 		vtd->fsts |= VIOMMU_VTD_FSTS_IQE;
-		vtd->counters.queue_errors++;
+		VTD_COUNT(vtd, queue_errors);
 		return;
 	}
 	while (vtd->iqh != vtd->iqt) {
@@ -116,10 +116,10 @@ void vtd_qi_process(struct viommu_vtd *vtd)
 				      sizeof(desc)) ||
 		    !run_descriptor(vtd, desc[0], desc[1])) {
 			vtd->fsts |= VIOMMU_VTD_FSTS_IQE;
-			vtd->counters.queue_errors++;
+			VTD_COUNT(vtd, queue_errors);
 			return;
 		}
-		vtd->counters.descriptors++;
+		VTD_COUNT(vtd, descriptors);
 		vtd->iqh = (vtd->iqh + 16) % vtd->iq_size;
 	}
 }

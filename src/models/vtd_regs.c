@@ -102,7 +102,7 @@ static uint64_t slot_read(struct viommu_vtd *vtd, unsigned off)
 	case VIOMMU_VTD_REG_CCMD:
 		return vtd->ccmd;
 	case 0x30:
-		return (uint64_t)fsts_now(vtd) << 32;
+		return (uint64_t)fsts_now(vtd) << 32; /* caller holds state */
 	case VIOMMU_VTD_REG_FECTL:
 		return vtd->fectl | (uint64_t)vtd->fedata << 32;
 	case VIOMMU_VTD_REG_FEADDR:
@@ -155,7 +155,10 @@ static void gcmd_write(struct viommu_vtd *vtd, uint32_t cmd)
 	const uint32_t mirrored = GSTS_IRES | GSTS_CFIS;
 
 	if (cmd & VIOMMU_VTD_GCMD_SRTP) {
+		/* translate may re-read contexts: it reads root under this */
+		pthread_mutex_lock(&vtd->state_lock);
 		vtd->root = vtd->rtaddr & RTADDR_RW;
+		pthread_mutex_unlock(&vtd->state_lock);
 		gsts |= GSTS_RTPS;
 	}
 	if (cmd & VIOMMU_VTD_GCMD_SIRTP)
@@ -229,8 +232,11 @@ static void slot_write(struct viommu_vtd *vtd, unsigned off, uint64_t val,
 			ccmd_write(vtd);
 		break;
 	case 0x30:
-		if (mask & hi)
+		if (mask & hi) {
+			pthread_mutex_lock(&vtd->state_lock);
 			vtd->fsts &= ~((uint32_t)(val >> 32) & FSTS_W1C);
+			pthread_mutex_unlock(&vtd->state_lock);
+		}
 		break;
 	case VIOMMU_VTD_REG_FECTL:
 		vtd->fectl = (uint32_t)merge(vtd->fectl, val, mask, BIT(31));
@@ -291,9 +297,12 @@ static void slot_write(struct viommu_vtd *vtd, unsigned off, uint64_t val,
 		/* a fault record's F bit is write-one-to-clear */
 		if (off >= VIOMMU_VTD_REG_FRCD &&
 		    off < VIOMMU_VTD_REG_FRCD + 16 * VIOMMU_VTD_NUM_FRCD &&
-		    (off / 8) & 1 && (mask & hi) && (val & FRCD_F))
+		    (off / 8) & 1 && (mask & hi) && (val & FRCD_F)) {
+			pthread_mutex_lock(&vtd->state_lock);
 			vtd->frcd[(off - VIOMMU_VTD_REG_FRCD) / 16][1] &=
 				~FRCD_F;
+			pthread_mutex_unlock(&vtd->state_lock);
+		}
 		break;
 	}
 }
@@ -312,7 +321,10 @@ int viommu_vtd_mmio_read(struct viommu_vtd *vtd, uint64_t offset, unsigned size,
 	if (!vtd || !value || bad_access(offset, size))
 		return -EINVAL;
 	pthread_mutex_lock(&vtd->lock);
+	/* fault records and status change under the state lock (translate) */
+	pthread_mutex_lock(&vtd->state_lock);
 	v = slot_read(vtd, (unsigned)offset & ~7u);
+	pthread_mutex_unlock(&vtd->state_lock);
 	pthread_mutex_unlock(&vtd->lock);
 	*value = size == 8 ? v : (uint32_t)(v >> ((offset & 4) * 8));
 	return 0;
@@ -338,17 +350,27 @@ void vtd_record_fault(struct viommu_vtd *vtd, uint16_t sid, uint64_t iova,
 {
 	unsigned slot;
 
-	pthread_mutex_lock(&vtd->lock);
+	/*
+	 * The state lock, not the guest-side lock: a faulting DMA must not
+	 * wait behind a whole sync and its notifier callbacks.
+	 */
+	pthread_mutex_lock(&vtd->state_lock);
 	slot = vtd->frcd_next;
-	if (vtd->frcd[slot][1] & FRCD_F) {
+	if (vtd->fsts & VIOMMU_VTD_FSTS_PFO) {
+		/* overflowed: nothing is recorded until the guest clears it */
+	} else if (vtd->frcd[slot][1] & FRCD_F) {
 		/* every record is still unread: the fault is lost */
 		vtd->fsts |= VIOMMU_VTD_FSTS_PFO;
 	} else {
+		/*
+		 * The page address in full, as QEMU records it: for a fault
+		 * beyond MGAW the high bits are the point.
+		 */
 		vtd->frcd[slot][0] = iova & ~UINT64_C(0xfff);
 		vtd->frcd[slot][1] = FRCD_F | (is_write ? 0 : BIT(62)) |
 				     (uint64_t)reason << 32 | sid;
 		vtd->frcd_next = (slot + 1) % VIOMMU_VTD_NUM_FRCD;
-		vtd->counters.faults_recorded++;
+		VTD_COUNT(vtd, faults_recorded);
 	}
-	pthread_mutex_unlock(&vtd->lock);
+	pthread_mutex_unlock(&vtd->state_lock);
 }

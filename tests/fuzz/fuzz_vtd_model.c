@@ -199,6 +199,18 @@ static bool ref_context(struct world *w, uint16_t sid, uint64_t *slpt,
 	return true;
 }
 
+static uint16_t ref_did(struct world *w, uint16_t sid)
+{
+	uint64_t root[2] = { 0 }, ctx[2] = { 0 };
+
+	viommu_guest_read(&w->mem, (w->latched_root & ~0xfffull) +
+					   (sid >> 8) * 16,
+			  root, 16);
+	viommu_guest_read(&w->mem, (root[0] & ~0xfffull) + (sid & 0xff) * 16,
+			  ctx, 16);
+	return (uint16_t)(ctx[1] >> 8);
+}
+
 struct cmp {
 	struct viommu_entry *v;
 	size_t n, cap;
@@ -289,7 +301,27 @@ static void checkpoint(struct world *w)
 				i);
 			abort();
 		}
-		for (size_t k = 0; k < held.n && k < 8; k++) {
+		/*
+		 * The IOTLB is tagged by domain id, as on hardware: devices
+		 * whose contexts give one id different tables see each
+		 * other's cached leaves, which is the guest's mistake.
+		 */
+		bool shared_did = false;
+
+		for (unsigned j = 0; j < NDEV; j++) {
+			uint64_t other_slpt;
+			unsigned other_aw;
+			uint16_t did_i, did_j;
+
+			if (j == i || !ref_context(w, w->dev[j].sid, &other_slpt,
+						   &other_aw))
+				continue;
+			did_i = ref_did(w, d->sid);
+			did_j = ref_did(w, w->dev[j].sid);
+			shared_did |= did_i == did_j &&
+				      (other_slpt != slpt || other_aw != aw);
+		}
+		for (size_t k = 0; !shared_did && k < held.n && k < 8; k++) {
 			struct viommu_translation t;
 			const struct viommu_entry *e = &held.v[k];
 
