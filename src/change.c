@@ -316,6 +316,7 @@ static int commit(struct diff *df, unsigned flags)
 	}
 
 	viommu__dispatch_begin(as, &d);
+	d.defer_takeback = true;
 	if (wide) {
 		struct wide_ctx wc = { &d };
 
@@ -331,11 +332,12 @@ static int commit(struct diff *df, unsigned flags)
 			break;
 	}
 	if (ret) {
+		/* state first, so lookups from the callbacks see it */
+		swap_entries(as, &df->added, &df->removed);
+		viommu__deliver_takeback(&d);
 		viommu__deliver_prefix(&d, VIOMMU_NOTIFY_UNMAP, ev[i].entry,
 				       VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
 				       failed_at);
-		/* state first, so lookups from the callbacks see it */
-		swap_entries(as, &df->added, &df->removed);
 		reverse_events(&d, ev, i);
 		viommu__error(
 			df->err, ret,

@@ -20,7 +20,7 @@
 void viommu__dispatch_begin(struct viommu_as *as, struct viommu__dispatch *d)
 {
 	as->busy++;
-	d->as = as;
+	*d = (struct viommu__dispatch){ .as = as };
 	d->serial = ++as->change_serial;
 	d->gen = as->gen;
 }
@@ -128,8 +128,15 @@ static int notify_clipped(struct viommu__dispatch *d, struct viommu_notifier *n,
 			e->perm ? e->translated_addr + (at - e->iova) : 0;
 		ret = call(d, n, type, &piece);
 		if (ret && type == VIOMMU_NOTIFY_MAP) {
-			if (at > start)
+			if (at > start && d->defer_takeback) {
+				d->takeback_pending = true;
+				d->takeback_n = n;
+				d->takeback_e = *e;
+				d->takeback_start = start;
+				d->takeback_last = at - 1;
+			} else if (at > start) {
 				unmap_pieces(d, n, e, start, at - 1);
+			}
 			return ret;
 		}
 		if (viommu__last(&piece) == stop)
@@ -184,6 +191,15 @@ void viommu__deliver_prefix(struct viommu__dispatch *d, unsigned type,
 		if (wants(d, n, need, 0))
 			notify_clipped(d, n, type, e);
 	}
+}
+
+void viommu__deliver_takeback(struct viommu__dispatch *d)
+{
+	if (!d->takeback_pending)
+		return;
+	d->takeback_pending = false;
+	unmap_pieces(d, d->takeback_n, &d->takeback_e, d->takeback_start,
+		     d->takeback_last);
 }
 
 int viommu__deliver_one(struct viommu__dispatch *d, struct viommu_notifier *n,

@@ -119,6 +119,16 @@ struct viommu__dispatch {
 	struct viommu_as *as;
 	uint64_t serial;
 	uint64_t gen;
+	/*
+	 * A change defers taking back the pieces of a clipped map that a
+	 * notifier accepted before refusing one, until the held entries are
+	 * restored: what it is told to drop must no longer be found.
+	 */
+	bool defer_takeback;
+	bool takeback_pending;
+	struct viommu_notifier *takeback_n;
+	struct viommu_entry takeback_e;
+	uint64_t takeback_start, takeback_last;
 };
 
 void viommu__dispatch_begin(struct viommu_as *as, struct viommu__dispatch *d);
@@ -140,6 +150,9 @@ int viommu__deliver(struct viommu__dispatch *d, unsigned type,
 void viommu__deliver_prefix(struct viommu__dispatch *d, unsigned type,
 			    const struct viommu_entry *e, unsigned need,
 			    size_t count);
+
+/* Take back what a deferred refusal left pending (see above). */
+void viommu__deliver_takeback(struct viommu__dispatch *d);
 
 /* Deliver @e to one notifier only (replay). */
 int viommu__deliver_one(struct viommu__dispatch *d, struct viommu_notifier *n,

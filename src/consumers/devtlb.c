@@ -236,10 +236,21 @@ static bool cacheable(const struct viommu_translation *tr, uint64_t iova)
 	       iova - e->iova <= e->addr_mask;
 }
 
+/* The address space holds exactly this entry: its removal will be told. */
+static bool held(struct viommu_devtlb *t, const struct viommu_entry *e)
+{
+	struct viommu_entry h;
+
+	return viommu_as_lookup(t->as, e->iova, &h) && h.iova == e->iova &&
+	       h.addr_mask == e->addr_mask &&
+	       h.translated_addr == e->translated_addr && h.perm == e->perm;
+}
+
 int viommu_devtlb_translate(struct viommu_devtlb *t, uint64_t iova,
 			    unsigned access, struct viommu_translation *out)
 {
 	struct tlb_entry *e;
+	bool is_held;
 	uint64_t seq;
 	int ret;
 
@@ -269,13 +280,19 @@ int viommu_devtlb_translate(struct viommu_devtlb *t, uint64_t iova,
 	ret = viommu_as_translate(t->as, iova, access, out);
 	if (ret)
 		return ret;
+	/*
+	 * Read after translating: a change applies its new state before it
+	 * notifies, and the sequence check below catches what notified since.
+	 */
+	is_held = t->cfg.held_only && cacheable(out, iova) &&
+		  held(t, &out->entry);
 	pthread_mutex_lock(&t->lock);
 	if (!cacheable(out, iova)) {
 		if (out->fault != VIOMMU_FAULT_NONE &&
 		    out->fault != VIOMMU_FAULT_PERMISSION)
 			t->c.faults++;
-	} else if (t->seq != seq) {
-		/* an invalidation ran meanwhile: the answer may be revoked */
+	} else if (t->seq != seq || (t->cfg.held_only && !is_held)) {
+		/* revoked meanwhile, maybe; or its revocation might go untold */
 		t->c.uncached++;
 	} else {
 		insert(t, &out->entry);
