@@ -39,10 +39,22 @@ extern "C" {
  *     invalidation; VT-d has one only with device-iotlb=on).
  * @entries: translations cached at most; the least recently used one is
  *     evicted to make room.  0 for VIOMMU_DEVTLB_DEFAULT_ENTRIES.
+ * @held_only: cache a translation only when the address space holds it
+ *     (viommu_as_lookup() finds the same entry), so that its removal is
+ *     sure to be notified.  Unmap notifications are computed from what
+ *     the address space holds; a model whose translate can answer with a
+ *     mapping it never notified (VT-d in caching mode after a consumer
+ *     refused a map: the change is undone, the guest's tables keep it)
+ *     would otherwise leave a cached translation nobody revokes.  Costs
+ *     misses where the model notifies late (VT-d without caching mode holds
+ *     a mapping only from its first invalidation on).  Not needed with
+ *     VIOMMU_NOTIFY_DEVIOTLB_UNMAP alone: the guest then invalidates the
+ *     device itself.
  */
 struct viommu_devtlb_config {
 	unsigned flags;
 	size_t entries;
+	bool held_only;
 };
 
 /**
@@ -57,7 +69,8 @@ struct viommu_devtlb_config {
  *     (the guest changed a mapping the cache still held, before
  *     invalidating it).
  * @uncached: translations returned but not cached, because an
- *     invalidation ran while the address space was translating.
+ *     invalidation ran while the address space was translating, or (with
+ *     @held_only) because the address space does not hold them.
  * @entries: entries cached now.
  */
 struct viommu_devtlb_counters {
@@ -72,7 +85,7 @@ struct viommu_devtlb;
 
 /**
  * viommu_devtlb_config_init() - defaults: listen to UNMAP, cache
- * VIOMMU_DEVTLB_DEFAULT_ENTRIES translations.
+ * VIOMMU_DEVTLB_DEFAULT_ENTRIES translations, whether held or not.
  * @cfg: filled in.
  */
 VIOMMU_EXPORT void viommu_devtlb_config_init(struct viommu_devtlb_config *cfg);

@@ -18,9 +18,19 @@
  *    piece (as every unmap of a coalesced request does) unmaps it once and
  *    re-maps nothing;
  *  - UNSYNCED: the guest maps it but the host refused to take it back (a
- *    remainder at the entry limit, a failed merge); retried when a change
- *    ends.  The host then lacks part of the guest's mappings, never the
- *    reverse.
+ *    rest at the entry limit, a failed merge); retried when a change ends.
+ *    The host then lacks part of the guest's mappings, never the reverse.
+ *
+ * Undoing a change must not fail: when a map is refused the core tells the
+ * shadow the reverse of what it already heard, and a reverse map that
+ * finds no room would otherwise be lost (the core does not stop for it).
+ * So the shadow remembers the pieces each batch unmapped; a map that puts
+ * one back exactly is a reversal, takes its cut rests back in the same
+ * host mapping, and if the host is still full it waits, unsynced, for the
+ * end of the batch, when the reversal is complete and what was there
+ * before fits again.  A new map, on the other hand, is refused when the
+ * rests of this batch's cuts do not fit beside it, so the guest's older
+ * mappings keep their place and the change is undone.
  *
  * Why maps go to the host one by one even when coalescing: a refusal must
  * be returned from the MAP callback, so the core can undo the change and
@@ -48,7 +58,15 @@ struct run {
 	unsigned perm;
 	enum run_state state;
 	uint64_t batch; /* the batch that made it: merging within a batch */
+	bool reported;	/* unsynced, and counted in host_errors */
 	struct run *prev, *next; /* on the pending or the unsynced list */
+};
+
+/* A piece unmapped in this batch: a map that restores it is a reversal. */
+struct gone {
+	struct viommu__rnode node;
+	uint64_t gpa;
+	unsigned perm;
 };
 
 struct viommu_shadow {
@@ -59,6 +77,7 @@ struct viommu_shadow {
 	uint64_t cap; /* the largest run merging may make */
 	struct viommu_notifier *notifier;
 	struct viommu__rtree runs;
+	struct viommu__rtree gone; /* pieces unmapped in this batch */
 	struct run *pending, *detached, *unsynced; /* list heads */
 	uint64_t batch;
 	bool in_batch;
@@ -236,12 +255,17 @@ static bool target_follows(const struct run *a, const struct run *b)
 	       a->gpa + run_size_m1(a) + 1 == b->gpa;
 }
 
-/* @a, just left of @b, could be one host mapping with it. */
-static bool joinable(const struct run *a, const struct run *b)
+/* @b continues @a: adjacent, the same permission, the target follows. */
+static bool continues(const struct run *a, const struct run *b)
 {
 	return a->node.last != UINT64_MAX && a->node.last + 1 == b->node.start &&
-	       a->perm == b->perm && target_follows(a, b) && on_host(a) &&
-	       on_host(b);
+	       a->perm == b->perm && target_follows(a, b);
+}
+
+/* @a, just left of @b, and @b, both on the host, could be one mapping. */
+static bool joinable(const struct run *a, const struct run *b)
+{
+	return continues(a, b) && on_host(a) && on_host(b);
 }
 
 /* Merging must not disturb what earlier changes mapped, unless asked. */
@@ -255,8 +279,11 @@ static bool fits(const struct viommu_shadow *s, uint64_t start, uint64_t last)
 	return last - start <= s->cap - 1;
 }
 
-/* Put the unsynced runs back on the host, as far as it takes them. */
-static void retry_unsynced(struct viommu_shadow *s)
+/*
+ * Put the unsynced runs back on the host, as far as it takes them.
+ * Returns -ENOSPC when the host is full for one of them, else 0.
+ */
+static int retry_unsynced(struct viommu_shadow *s)
 {
 	struct run *r, *next;
 	int ret;
@@ -266,13 +293,14 @@ static void retry_unsynced(struct viommu_shadow *s)
 		ret = host_map_run(s, r);
 		if (!ret) {
 			set_state(s, r, RUN_LIVE);
+			r->reported = false;
 			continue;
 		}
-		/* already counted and recorded when it was lost */
 		/* a full host stays full for the others too */
 		if (ret == -ENOSPC)
-			return;
+			return ret;
 	}
+	return 0;
 }
 
 /* A run the host could not take (back): the guest maps it, the host not. */
@@ -282,30 +310,7 @@ static void lose(struct viommu_shadow *s, struct run *r, int code,
 	record(s, code, what, r->node.start, r->node.last);
 	s->c.host_errors++;
 	set_state(s, r, RUN_UNSYNCED);
-}
-
-/*
- * Put the rests of this batch's cuts back on the host.  They count as made
- * in this batch: the host mapping is new, so merging it disturbs nothing.
- */
-static void map_detached(struct viommu_shadow *s)
-{
-	struct run *r;
-	int ret;
-
-	while ((r = s->detached)) {
-		s->c.remaps++;
-		r->batch = s->batch;
-		ret = host_map_run(s, r);
-		if (ret) {
-			record(s, ret, "could not map again the rest of",
-			       r->node.start, r->node.last);
-			s->c.host_errors++;
-			set_state(s, r, RUN_UNSYNCED);
-		} else {
-			set_state(s, r, RUN_PENDING);
-		}
-	}
+	r->reported = true;
 }
 
 /*
@@ -375,6 +380,38 @@ static void consolidate(struct viommu_shadow *s)
 		if (first != last)
 			merge_group(s, first, last);
 	}
+}
+
+/*
+ * Put the rests of this batch's cuts back on the host.  They count as made
+ * in this batch: the host mapping is new, so merging it disturbs nothing.
+ * When the host is full: before a new map (@final false) the rest stays
+ * detached and -ENOSPC is returned, so the new map is refused; when the
+ * batch ends (@final true) it is lost until there is room.
+ */
+static int map_detached(struct viommu_shadow *s, bool final)
+{
+	struct run *r;
+	int ret;
+
+	while ((r = s->detached)) {
+		s->c.remaps++;
+		r->batch = s->batch;
+		ret = host_map_run(s, r);
+		if (ret == -ENOSPC && s->cfg.coalesce && s->pending) {
+			/* the rests mapped so far may merge: room for this one */
+			consolidate(s);
+			s->c.remaps++;
+			ret = host_map_run(s, r);
+		}
+		if (!ret)
+			set_state(s, r, RUN_PENDING);
+		else if (ret == -ENOSPC && !final)
+			return ret;
+		else
+			lose(s, r, ret, "could not map again the rest of");
+	}
+	return 0;
 }
 
 /*
@@ -456,11 +493,92 @@ static bool already_mapped(struct viommu_shadow *s, uint64_t start,
 	}
 }
 
+static void forget_gone(struct viommu_shadow *s)
+{
+	struct viommu__rnode *n;
+
+	while ((n = s->gone.root)) {
+		viommu__rtree_remove(&s->gone, n);
+		free(viommu__container_of(n, struct gone, node));
+	}
+}
+
+/* Remember that [start, last] -> gpa, perm went in this batch. */
+static void note_gone(struct viommu_shadow *s, uint64_t start, uint64_t last,
+		      uint64_t gpa, unsigned perm)
+{
+	struct gone *g;
+
+	/* a range unmapped twice in a batch: the first is what was there */
+	if (viommu__rtree_first_overlap(&s->gone, start, last))
+		return;
+	g = malloc(sizeof(*g));
+	if (!g)
+		return; /* then a reversal is taken for a new map: refusable */
+	g->node.start = start;
+	g->node.last = last;
+	g->gpa = gpa;
+	g->perm = perm;
+	viommu__rtree_insert(&s->gone, &g->node);
+}
+
+/* Does this map put back a piece unmapped in this batch?  (A reversal.) */
+static bool take_gone(struct viommu_shadow *s, uint64_t start, uint64_t last,
+		      uint64_t gpa, unsigned perm)
+{
+	struct viommu__rnode *n = viommu__rtree_find(&s->gone, start);
+	struct gone *g;
+
+	if (!n || n->start != start || n->last != last)
+		return false;
+	g = viommu__container_of(n, struct gone, node);
+	if (g->gpa != gpa || g->perm != perm)
+		return false;
+	viommu__rtree_remove(&s->gone, n);
+	free(g);
+	return true;
+}
+
+/*
+ * The rests off the host (cut in this batch, or unsynced) that new run @r
+ * continues on either side, or NULL.  A piece mapped again after its run
+ * was cut (the reverse of a refused change) takes its rests back in the
+ * same host mapping, so undoing a change needs no more host mappings than
+ * there were before it.
+ */
+static struct run *rest_before(struct viommu_shadow *s, struct run *r)
+{
+	struct run *l;
+
+	if (!r->node.start)
+		return NULL;
+	l = run_of(viommu__rtree_find(&s->runs, r->node.start - 1));
+	return l && !on_host(l) && continues(l, r) &&
+			       fits(s, l->node.start, r->node.last) ?
+		       l :
+		       NULL;
+}
+
+static struct run *rest_after(struct viommu_shadow *s, struct run *r,
+			      uint64_t from)
+{
+	struct run *n;
+
+	if (r->node.last == UINT64_MAX)
+		return NULL;
+	n = run_of(viommu__rtree_find(&s->runs, r->node.last + 1));
+	return n && !on_host(n) && continues(r, n) &&
+			       fits(s, from, n->node.last) ?
+		       n :
+		       NULL;
+}
+
 /* A guest map of [start, last] (at most MAX_HOST_MAPPING bytes). */
 static int map_range(struct viommu_shadow *s, uint64_t start, uint64_t last,
 		     uint64_t gpa, unsigned perm)
 {
-	struct run *r;
+	bool reversal = take_gone(s, start, last, gpa, perm);
+	struct run *r, *before, *after;
 	int ret;
 
 	if (viommu__rtree_first_overlap(&s->runs, start, last)) {
@@ -469,9 +587,6 @@ static int map_range(struct viommu_shadow *s, uint64_t start, uint64_t last,
 		ret = -EEXIST;
 		goto refuse;
 	}
-	/* what the guest already has comes before what it asks for now */
-	if (s->unsynced)
-		retry_unsynced(s);
 	r = calloc(1, sizeof(*r));
 	if (!r) {
 		ret = -ENOMEM;
@@ -482,25 +597,51 @@ static int map_range(struct viommu_shadow *s, uint64_t start, uint64_t last,
 	r->gpa = gpa;
 	r->perm = perm;
 	r->batch = s->batch;
-	ret = host_map_run(s, r);
+	before = rest_before(s, r);
+	after = rest_after(s, r, before ? before->node.start : start);
+	if (before) {
+		run_erase(s, before);
+		r->node.start = before->node.start;
+		r->gpa = before->gpa;
+	}
+	if (after) {
+		run_erase(s, after);
+		r->node.last = after->node.last;
+	}
+	ret = 0;
+	if (!reversal) {
+		/* what the guest already has comes before what it asks now */
+		if (s->unsynced)
+			ret = retry_unsynced(s);
+		if (!ret && s->detached)
+			ret = map_detached(s, false);
+	}
+	if (!ret)
+		ret = host_map_run(s, r);
 	if (ret == -ENOSPC && s->cfg.coalesce) {
-		/*
-		 * Make room by merging this batch's runs; the guest's older
-		 * mappings cut in this batch come first, then this one,
-		 * merged into its neighbours if it can be.
-		 */
+		/* make room: merge this batch's runs, then this one into them */
 		consolidate(s);
-		if (s->detached) {
-			map_detached(s);
-			consolidate(s);
-		}
 		ret = map_merging(s, r);
 	}
+	if (ret && reversal) {
+		/* never refuse a reversal: it fits once the change is undone */
+		run_insert(s, r, RUN_UNSYNCED);
+		goto placed;
+	}
 	if (ret) {
+		/* the rests wait, as they were, for the end of the batch */
+		if (before)
+			run_insert(s, before, before->state);
+		if (after)
+			run_insert(s, after, after->state);
 		free(r);
 		goto refuse;
 	}
 	run_insert(s, r, s->cfg.coalesce ? RUN_PENDING : RUN_LIVE);
+placed:
+	s->c.remaps += (before != NULL) + (after != NULL);
+	free(before);
+	free(after);
 	return 0;
 refuse:
 	s->c.refusals++;
@@ -517,6 +658,7 @@ static void place_rest(struct viommu_shadow *s, struct run *r,
 {
 	viommu__rtree_insert(&s->runs, &r->node);
 	enter_state(s, r, was == RUN_UNSYNCED ? RUN_UNSYNCED : RUN_DETACHED);
+	/* r->reported stays as the cut run's */
 }
 
 /* A guest unmap of [start, last]: whole pieces, so whole runs but two. */
@@ -533,7 +675,11 @@ static void unmap_range(struct viommu_shadow *s, uint64_t start, uint64_t last)
 	for (end = first; (r = next_run(end)) && r->node.start <= last;)
 		end = r;
 	for (r = first;; r = next_run(r)) {
+		uint64_t lo = r->node.start > start ? r->node.start : start;
+		uint64_t hi = r->node.last < last ? r->node.last : last;
+
 		any_host |= on_host(r);
+		note_gone(s, lo, hi, r->gpa + (lo - r->node.start), r->perm);
 		if (r == end)
 			break;
 	}
@@ -590,14 +736,33 @@ static void unmap_range(struct viommu_shadow *s, uint64_t start, uint64_t last)
 		place_rest(s, right, right_was);
 }
 
+/*
+ * The change is over: merge its runs (which frees host mappings), put the
+ * rests of its cuts back, merge those too, and retry what was lost.
+ */
 static void end_batch(struct viommu_shadow *s)
 {
-	if (s->detached)
-		map_detached(s);
+	struct run *r;
+
 	if (s->cfg.coalesce)
 		consolidate(s);
+	if (s->detached) {
+		map_detached(s, true);
+		if (s->cfg.coalesce)
+			consolidate(s);
+	}
 	if (s->unsynced)
 		retry_unsynced(s);
+	/* what a reversal could not place and still does not fit is lost */
+	for (r = s->unsynced; r; r = r->next) {
+		if (!r->reported) {
+			r->reported = true;
+			s->c.host_errors++;
+			record(s, -ENOSPC, "could not restore", r->node.start,
+			       r->node.last);
+		}
+	}
+	forget_gone(s);
 	s->in_batch = false;
 }
 
@@ -609,6 +774,7 @@ static void shadow_begin(struct viommu_notifier *n, void *opaque)
 	s->batch++;
 	s->in_batch = true;
 	s->c.batches++;
+	forget_gone(s);
 	pthread_mutex_unlock(&s->lock);
 }
 
@@ -675,6 +841,7 @@ static void remove_all(struct viommu_shadow *s)
 {
 	struct viommu__rnode *n;
 
+	forget_gone(s);
 	while ((n = viommu__rtree_first(&s->runs))) {
 		struct run *r = run_of(n);
 
@@ -730,6 +897,7 @@ int viommu_shadow_new(struct viommu_as *as,
 			 s->cfg.max_run :
 			 MAX_HOST_MAPPING;
 	viommu__rtree_init(&s->runs);
+	viommu__rtree_init(&s->gone);
 	pthread_mutex_init(&s->lock, NULL);
 
 	viommu_notifier_config_init(&nc, VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
