@@ -90,6 +90,7 @@ void viommu_as_free(struct viommu_as *as)
 	viommu__nvec_free(&as->notifiers);
 	viommu__nvec_free(&as->snapshot);
 	viommu__nvec_free(&as->batched);
+	viommu__change_scratch_free(as);
 	viommu__emap_destroy(&as->entries);
 	pthread_rwlock_destroy(&as->map_lock);
 	pthread_mutex_destroy(&as->lock);

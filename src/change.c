@@ -24,10 +24,7 @@
 
 #include "internal.h"
 
-struct entry_vec {
-	struct viommu_entry *v;
-	size_t n, cap;
-};
+#define entry_vec viommu__entry_vec
 
 static int entry_vec_push(struct entry_vec *ev, const struct viommu_entry *e)
 {
@@ -61,7 +58,7 @@ struct diff {
 	bool have_prev;
 	uint64_t prev_last;
 	int error;
-	struct entry_vec removed, added;
+	struct entry_vec *removed, *added; /* the address space's scratch */
 };
 
 static bool same_entry(const struct viommu_entry *a,
@@ -105,7 +102,7 @@ static int diff_fail(struct diff *df, int code, const char *what,
 static int drop_held_before(struct diff *df, uint64_t addr)
 {
 	while (df->have_cur && viommu__last(&df->held) < addr) {
-		if (entry_vec_push(&df->removed, &df->held))
+		if (entry_vec_push(df->removed, &df->held))
 			return -ENOMEM;
 		cursor_next(df);
 	}
@@ -145,11 +142,11 @@ static int diff_feed(void *ctx, const struct viommu_entry *e)
 	while (df->have_cur && df->held.iova <= viommu__last(e)) {
 		if (same_entry(&df->held, e))
 			unchanged = true;
-		else if (entry_vec_push(&df->removed, &df->held))
+		else if (entry_vec_push(df->removed, &df->held))
 			return df->error = -ENOMEM;
 		cursor_next(df);
 	}
-	if (!unchanged && entry_vec_push(&df->added, e))
+	if (!unchanged && entry_vec_push(df->added, e))
 		return df->error = -ENOMEM;
 	df->have_prev = true;
 	df->prev_last = viommu__last(e);
@@ -166,17 +163,54 @@ static int diff_finish(struct diff *df)
 	if (df->have_prev && df->prev_last > df->hi)
 		df->hi = df->prev_last;
 	while (df->have_cur && df->held.iova <= df->hi) {
-		if (entry_vec_push(&df->removed, &df->held))
+		if (entry_vec_push(df->removed, &df->held))
 			return df->error = -ENOMEM;
 		cursor_next(df);
 	}
 	return 0;
 }
 
+/* Scratch kept between changes, unless a big one grew it. */
+#define SCRATCH_KEEP 4096
+
+static void trim(struct entry_vec *v)
+{
+	if (v->cap > SCRATCH_KEEP) {
+		free(v->v);
+		*v = (struct entry_vec){ 0 };
+	}
+}
+
+void viommu__change_scratch_free(struct viommu_as *as)
+{
+	free(as->removed.v);
+	free(as->added.v);
+	free(as->events);
+	as->removed = as->added = (struct entry_vec){ 0 };
+	as->events = NULL;
+	as->events_cap = 0;
+}
+
+static void diff_init(struct diff *df, struct viommu_as *as,
+		      struct viommu_error *err)
+{
+	*df = (struct diff){ .as = as, .err = err };
+	df->removed = &as->removed;
+	df->added = &as->added;
+	df->removed->n = df->added->n = 0;
+}
+
 static void diff_free(struct diff *df)
 {
-	free(df->removed.v);
-	free(df->added.v);
+	struct viommu_as *as = df->as;
+
+	trim(df->removed);
+	trim(df->added);
+	if (as->events_cap > SCRATCH_KEEP) {
+		free(as->events);
+		as->events = NULL;
+		as->events_cap = 0;
+	}
 }
 
 /* Step 1: grow [start, last] to the held entries overlapping its ends. */
@@ -196,13 +230,18 @@ static void widen(struct viommu_as *as, uint64_t *start, uint64_t *last)
  */
 static struct change_event *order_events(const struct diff *df, size_t *count)
 {
-	const struct entry_vec *rm = &df->removed, *ad = &df->added;
-	struct change_event *ev;
-	size_t i = 0, j = 0, k = 0;
+	const struct entry_vec *rm = df->removed, *ad = df->added;
+	struct viommu_as *as = df->as;
+	struct change_event *ev = as->events;
+	size_t i = 0, j = 0, k = 0, need = rm->n + ad->n;
 
-	ev = malloc((rm->n + ad->n) * sizeof(*ev));
-	if (!ev)
-		return NULL;
+	if (need > as->events_cap) {
+		ev = realloc(as->events, need * sizeof(*ev));
+		if (!ev)
+			return NULL;
+		as->events = ev;
+		as->events_cap = need;
+	}
 	while (i < rm->n || j < ad->n) {
 		size_t i0 = i, j0 = j;
 		uint64_t cl_last;
@@ -234,27 +273,58 @@ static struct change_event *order_events(const struct diff *df, size_t *count)
 	return ev;
 }
 
-/* Replace @from by @to in the held map; all or nothing. */
+static bool same_place(const struct viommu_entry *a,
+		       const struct viommu_entry *b)
+{
+	return a->iova == b->iova && a->addr_mask == b->addr_mask;
+}
+
+/* Whether @e (of one vector) has a same-place twin in @other (sorted). */
+static bool has_twin(const struct viommu_entry *e,
+		     const struct entry_vec *other, size_t *cursor)
+{
+	while (*cursor < other->n && other->v[*cursor].iova < e->iova)
+		(*cursor)++;
+	return *cursor < other->n && same_place(&other->v[*cursor], e);
+}
+
+/*
+ * Replace @from by @to in the held map; all or nothing.  An entry whose
+ * target or permissions changed in place is rewritten where it is (a
+ * retarget costs one descent and no allocation); the rest is removed and
+ * inserted.
+ */
 static int swap_entries(struct viommu_as *as, const struct entry_vec *from,
 			const struct entry_vec *to)
 {
-	size_t i, done;
+	size_t i, k, done = 0;
 	int ret = 0;
 
 	pthread_rwlock_wrlock(&as->map_lock);
-	for (i = 0; i < from->n; i++)
-		viommu__emap_remove(&as->entries, from->v[i].iova);
-	for (done = 0; done < to->n; done++) {
+	for (i = k = 0; i < from->n; i++) {
+		if (has_twin(&from->v[i], to, &k))
+			viommu__emap_replace(&as->entries, &to->v[k]);
+		else
+			viommu__emap_remove(&as->entries, from->v[i].iova);
+	}
+	for (done = k = 0; done < to->n; done++) {
+		if (has_twin(&to->v[done], from, &k))
+			continue;
 		ret = viommu__emap_insert(&as->entries, &to->v[done]);
 		if (ret)
 			break;
 	}
 	if (ret) {
-		for (i = 0; i < done; i++)
-			viommu__emap_remove(&as->entries, to->v[i].iova);
+		for (i = k = 0; i < done; i++)
+			if (!has_twin(&to->v[i], from, &k))
+				viommu__emap_remove(&as->entries, to->v[i].iova);
 		/* removing freed at least as much as re-inserting needs */
-		for (i = 0; i < from->n; i++)
-			viommu__emap_insert(&as->entries, &from->v[i]);
+		for (i = k = 0; i < from->n; i++) {
+			if (has_twin(&from->v[i], to, &k))
+				viommu__emap_replace(&as->entries, &from->v[i]);
+			else
+				viommu__emap_insert(&as->entries, &from->v[i]);
+		}
 	}
 	pthread_rwlock_unlock(&as->map_lock);
 	return ret;
@@ -302,15 +372,14 @@ static int commit(struct diff *df, unsigned flags)
 	size_t n_ev = 0, i, failed_at = 0;
 	int ret = 0;
 
-	if (!df->removed.n && !df->added.n && !wide)
+	if (!df->removed->n && !df->added->n && !wide)
 		return 0;
-	if (df->removed.n + df->added.n) {
+	if (df->removed->n + df->added->n) {
 		ev = order_events(df, &n_ev);
 		if (!ev)
 			return viommu__error(df->err, -ENOMEM, "out of memory");
-		ret = swap_entries(as, &df->removed, &df->added);
+		ret = swap_entries(as, df->removed, df->added);
 		if (ret) {
-			free(ev);
 			return viommu__error(df->err, ret, "out of memory");
 		}
 	}
@@ -333,7 +402,7 @@ static int commit(struct diff *df, unsigned flags)
 	}
 	if (ret) {
 		/* state first, so lookups from the callbacks see it */
-		swap_entries(as, &df->added, &df->removed);
+		swap_entries(as, df->added, df->removed);
 		viommu__deliver_takeback(&d);
 		viommu__deliver_prefix(&d, VIOMMU_NOTIFY_UNMAP, ev[i].entry,
 				       VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
@@ -349,7 +418,6 @@ static int commit(struct diff *df, unsigned flags)
 			viommu_strerror(ret));
 	}
 	viommu__dispatch_end(&d);
-	free(ev);
 	return ret;
 }
 
@@ -386,7 +454,7 @@ int viommu_as_update(struct viommu_as *as, uint64_t start, uint64_t last,
 		     const struct viommu_entry *entries, size_t n,
 		     unsigned flags, struct viommu_error *err)
 {
-	struct diff df = { .as = as, .err = err };
+	struct diff df;
 	size_t i;
 	int ret;
 
@@ -399,6 +467,7 @@ int viommu_as_update(struct viommu_as *as, uint64_t start, uint64_t last,
 	if (ret)
 		return ret;
 	widen(as, &start, &last);
+	diff_init(&df, as, err);
 	df.start = start;
 	df.last = last;
 	for (i = 0; i < n && !ret; i++)
@@ -480,7 +549,7 @@ static int walk_by_translate(struct viommu_as *as, struct diff *df)
 int viommu_as_sync(struct viommu_as *as, uint64_t start, uint64_t last,
 		   unsigned flags, struct viommu_error *err)
 {
-	struct diff df = { .as = as, .err = err };
+	struct diff df;
 	const struct viommu_model_ops *ops;
 	int ret;
 
@@ -492,6 +561,7 @@ int viommu_as_sync(struct viommu_as *as, uint64_t start, uint64_t last,
 		return ret;
 	ops = as->model->ops;
 	widen(as, &start, &last);
+	diff_init(&df, as, err);
 	df.start = start;
 	df.last = last;
 	if (ops->replay) {

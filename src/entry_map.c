@@ -120,8 +120,10 @@ static struct emap_inner *to_inner(struct viommu__emap_node *n)
 
 static uint16_t meta_pack(uint64_t addr_mask, unsigned perm)
 {
-	/* addr_mask is 2^order - 1, so its bits count the order (64 for ~0). */
-	unsigned order = (unsigned)__builtin_popcountll(addr_mask);
+	/* addr_mask is 2^order - 1: its trailing ones count the order */
+	unsigned order = addr_mask == UINT64_MAX
+				 ? 64
+				 : (unsigned)__builtin_ctzll(~addr_mask);
 
 	return (uint16_t)(order | (perm & VIOMMU_PERM_RW)
 					  << EMAP_META_PERM_SHIFT);
@@ -931,4 +933,20 @@ bool viommu__emap_lookup(const struct viommu__emap *map, uint64_t addr,
 		return false;
 	viommu__emap_get(&c, out);
 	return true;
+}
+
+int viommu__emap_replace(struct viommu__emap *map, const struct viommu_entry *e)
+{
+	struct viommu__emap_cursor c;
+	struct emap_leaf *leaf;
+
+	if (!viommu__emap_seek(map, e->iova, &c))
+		return -ENOENT;
+	leaf = to_leaf(c.leaf);
+	if (leaf->iova[c.slot] != e->iova ||
+	    meta_mask(leaf->meta[c.slot]) != e->addr_mask)
+		return -ENOENT;
+	leaf->pa[c.slot] = e->translated_addr;
+	leaf->meta[c.slot] = meta_pack(e->addr_mask, e->perm);
+	return 0;
 }

@@ -46,6 +46,12 @@ struct viommu__nindex {
 	size_t n, cap;
 };
 
+/* A growable array of entries. */
+struct viommu__entry_vec {
+	struct viommu_entry *v;
+	size_t n, cap;
+};
+
 /* A growable array of notifier pointers. */
 struct viommu__nvec {
 	struct viommu_notifier **v;
@@ -80,6 +86,10 @@ struct viommu_as {
 	/* Scratch reused by dispatch: never nested on one address space. */
 	struct viommu__nvec snapshot;
 	struct viommu__nvec batched;
+	/* ... and by the change engine, so a small change allocates nothing */
+	struct viommu__entry_vec removed, added;
+	void *events;
+	size_t events_cap;
 };
 
 /* errors.c */
@@ -157,6 +167,9 @@ void viommu__deliver_takeback(struct viommu__dispatch *d);
 /* Deliver @e to one notifier only (replay). */
 int viommu__deliver_one(struct viommu__dispatch *d, struct viommu_notifier *n,
 			unsigned type, const struct viommu_entry *e);
+
+/* change.c */
+void viommu__change_scratch_free(struct viommu_as *as);
 
 /* as.c */
 void viommu__as_lock(struct viommu_as *as);

@@ -48,6 +48,43 @@ static uint8_t reason_of(enum viommu_fault fault, unsigned access)
 
 static void refresh_absent_context(struct vtd_device *dev);
 
+/*
+ * The IOTLB hit, without the lock: read what translate needs between two
+ * reads of the sequence count, and give up (to the locked path) when a
+ * writer was at work, on a miss, or when the access faults (so it is
+ * recorded).  Hits are counted without an atomic read-modify-write, so
+ * the count may miss a few when several threads translate at once.
+ */
+static bool translate_hit(struct vtd_device *dev, uint64_t iova,
+			  unsigned access, struct viommu_translation *out)
+{
+	struct viommu_vtd *vtd = dev->vtd;
+	unsigned seq = __atomic_load_n(&vtd->seq, __ATOMIC_ACQUIRE);
+	bool usable;
+	uint16_t did;
+
+	if (seq & 1)
+		return false;
+	usable = (__atomic_load_n(&vtd->gsts, __ATOMIC_RELAXED) &
+		  VIOMMU_VTD_GCMD_TE) &&
+		 __atomic_load_n(&dev->ctx.present, __ATOMIC_RELAXED) &&
+		 !__atomic_load_n(&dev->faulted, __ATOMIC_RELAXED);
+	did = __atomic_load_n(&dev->ctx.did, __ATOMIC_RELAXED);
+	if (!usable || !vtd_iotlb_lookup(&vtd->iotlb, did, iova, &out->entry))
+		return false;
+	__atomic_thread_fence(__ATOMIC_ACQUIRE);
+	if (__atomic_load_n(&vtd->seq, __ATOMIC_RELAXED) != seq)
+		return false;
+	if ((out->entry.perm & access) != access)
+		return false;
+	out->fault = VIOMMU_FAULT_NONE;
+	__atomic_store_n(&vtd->counters.iotlb_hits,
+			 __atomic_load_n(&vtd->counters.iotlb_hits,
+					 __ATOMIC_RELAXED) + 1,
+			 __ATOMIC_RELAXED);
+	return true;
+}
+
 static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 			 struct viommu_translation *out)
 {
@@ -56,7 +93,9 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 	uint8_t reason = 0;
 	bool fpd;
 
-	pthread_mutex_lock(&vtd->state_lock);
+	if (translate_hit(dev, iova, access, out))
+		return 0;
+	vtd_state_lock(vtd);
 	refresh_absent_context(dev);
 	fpd = dev->ctx.fpd;
 	if (!(vtd->gsts & VIOMMU_VTD_GCMD_TE)) {
@@ -89,7 +128,7 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 	    (out->entry.perm & access) != access)
 		reason = reason_of(VIOMMU_FAULT_PERMISSION,
 				   access & ~out->entry.perm);
-	pthread_mutex_unlock(&vtd->state_lock);
+	vtd_state_unlock(vtd);
 	/* a DMA that faults is recorded; the library's own walks are not */
 	if (access && reason && !fpd)
 		vtd_record_fault(vtd, dev->sid, iova, reason,
@@ -255,9 +294,9 @@ static void set_context_locked(struct vtd_device *dev,
 
 static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
 {
-	pthread_mutex_lock(&dev->vtd->state_lock);
+	vtd_state_lock(dev->vtd);
 	set_context_locked(dev, ctx);
-	pthread_mutex_unlock(&dev->vtd->state_lock);
+	vtd_state_unlock(dev->vtd);
 }
 
 /*
@@ -280,9 +319,9 @@ static void refresh_absent_context(struct vtd_device *dev)
 
 static void set_faulted(struct vtd_device *dev, bool faulted)
 {
-	pthread_mutex_lock(&dev->vtd->state_lock);
+	vtd_state_lock(dev->vtd);
 	dev->faulted = faulted;
-	pthread_mutex_unlock(&dev->vtd->state_lock);
+	vtd_state_unlock(dev->vtd);
 }
 
 /*
@@ -340,9 +379,9 @@ void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_device *dev = vtd->devs[i];
 
-		pthread_mutex_lock(&vtd->state_lock);
+		vtd_state_lock(vtd);
 		refresh_absent_context(dev);
-		pthread_mutex_unlock(&vtd->state_lock);
+		vtd_state_unlock(vtd);
 		if (dev->ctx.present && dev->ctx.did == did)
 			sync_device(dev, start, last);
 	}
@@ -400,17 +439,17 @@ bool vtd_iotlb_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 
 	switch (granularity) {
 	case 1:
-		pthread_mutex_lock(&vtd->state_lock);
+		vtd_state_lock(vtd);
 		vtd_iotlb_flush_all(&vtd->iotlb);
-		pthread_mutex_unlock(&vtd->state_lock);
+		vtd_state_unlock(vtd);
 		for (i = 0; i < vtd->ndevs; i++)
 			if (vtd->devs[i]->ctx.present)
 				sync_device(vtd->devs[i], 0, UINT64_MAX);
 		break;
 	case 2:
-		pthread_mutex_lock(&vtd->state_lock);
+		vtd_state_lock(vtd);
 		vtd_iotlb_flush_domain(&vtd->iotlb, did);
-		pthread_mutex_unlock(&vtd->state_lock);
+		vtd_state_unlock(vtd);
 		vtd_sync_domain(vtd, did, 0, UINT64_MAX);
 		break;
 	case 3:
@@ -418,10 +457,10 @@ bool vtd_iotlb_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 			return false;
 		size = UINT64_C(4096) << am;
 		start = addr & ~(size - 1); /* the low bits are ignored */
-		pthread_mutex_lock(&vtd->state_lock);
+		vtd_state_lock(vtd);
 		vtd_iotlb_flush_range(&vtd->iotlb, did, start,
 				      start + (size - 1));
-		pthread_mutex_unlock(&vtd->state_lock);
+		vtd_state_unlock(vtd);
 		vtd_sync_domain(vtd, did, start, start + (size - 1));
 		break;
 	default:
@@ -435,9 +474,9 @@ void vtd_translation_enabled(struct viommu_vtd *vtd)
 {
 	size_t i;
 
-	pthread_mutex_lock(&vtd->state_lock);
+	vtd_state_lock(vtd);
 	vtd_iotlb_flush_all(&vtd->iotlb);
-	pthread_mutex_unlock(&vtd->state_lock);
+	vtd_state_unlock(vtd);
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_context ctx;
 

@@ -68,6 +68,12 @@ struct viommu_vtd {
 	 */
 	pthread_mutex_t lock;
 	pthread_mutex_t state_lock;
+	/*
+	 * Bumped to odd when a @state_lock holder starts changing what
+	 * translate reads, back to even when done: an IOTLB hit reads
+	 * without the lock and retries (or takes it) if @seq moved.
+	 */
+	unsigned seq;
 
 	/* registers, by name; see vtd_regs.c for their bits */
 	uint32_t gsts;
@@ -98,6 +104,19 @@ struct viommu_vtd {
 /* Counters are bumped from any thread: atomically, without a lock. */
 #define VTD_COUNT(vtd, field)                                                  \
 	__atomic_add_fetch(&(vtd)->counters.field, 1, __ATOMIC_RELAXED)
+
+static inline void vtd_state_lock(struct viommu_vtd *vtd)
+{
+	pthread_mutex_lock(&vtd->state_lock);
+	__atomic_store_n(&vtd->seq, vtd->seq + 1, __ATOMIC_RELAXED);
+	__atomic_thread_fence(__ATOMIC_RELEASE);
+}
+
+static inline void vtd_state_unlock(struct viommu_vtd *vtd)
+{
+	__atomic_store_n(&vtd->seq, vtd->seq + 1, __ATOMIC_RELEASE);
+	pthread_mutex_unlock(&vtd->state_lock);
+}
 
 /* vtd_context.c */
 void vtd_context_read(struct viommu_vtd *vtd, uint16_t sid,

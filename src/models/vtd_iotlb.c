@@ -64,11 +64,15 @@ bool vtd_iotlb_lookup(struct vtd_iotlb *t, uint16_t did, uint64_t iova,
 		const struct vtd_iotlb_slot *s =
 			&t->slot[slot_of(t, did, level, tag)];
 
-		if (s->level == level && s->did == did && s->tag == tag) {
+		/* may race a writer: the caller checks the sequence count */
+		if (__atomic_load_n(&s->level, __ATOMIC_RELAXED) == level &&
+		    __atomic_load_n(&s->did, __ATOMIC_RELAXED) == did &&
+		    __atomic_load_n(&s->tag, __ATOMIC_RELAXED) == tag) {
 			out->iova = tag << shift_of(level);
 			out->addr_mask = (UINT64_C(1) << shift_of(level)) - 1;
-			out->translated_addr = s->pa;
-			out->perm = s->perm;
+			out->translated_addr =
+				__atomic_load_n(&s->pa, __ATOMIC_RELAXED);
+			out->perm = __atomic_load_n(&s->perm, __ATOMIC_RELAXED);
 			return true;
 		}
 	}
@@ -109,11 +113,36 @@ void vtd_iotlb_flush_domain(struct vtd_iotlb *t, uint16_t did)
 			t->slot[i].level = 0;
 }
 
+/* Drop the one slot a (domain, level, tag) lives in, if it is there. */
+static void drop_tag(struct vtd_iotlb *t, uint16_t did, unsigned level,
+		     uint64_t tag)
+{
+	struct vtd_iotlb_slot *s = &t->slot[slot_of(t, did, level, tag)];
+
+	if (s->level == level && s->did == did && s->tag == tag)
+		s->level = 0;
+}
+
 void vtd_iotlb_flush_range(struct vtd_iotlb *t, uint16_t did, uint64_t start,
 			   uint64_t last)
 {
-	unsigned i;
+	unsigned i, level;
 
+	/*
+	 * A page-selective invalidation usually covers a few pages: probe
+	 * the slots their leaves of each size hash to, so the cost follows
+	 * the range, not the cache.  Wide ranges scan the slots instead.
+	 */
+	if (((last - start) >> 12) < 64) {
+		for (level = 1; level <= 3; level++) {
+			uint64_t tag;
+
+			for (tag = start >> shift_of(level);
+			     tag <= last >> shift_of(level); tag++)
+				drop_tag(t, did, level, tag);
+		}
+		return;
+	}
 	for (i = 0; i <= t->mask; i++) {
 		struct vtd_iotlb_slot *s = &t->slot[i];
 		uint64_t lo, hi;

@@ -143,9 +143,9 @@ static uint64_t merge(uint64_t old, uint64_t val, uint64_t mask, uint64_t rw)
 
 static void set_gsts(struct viommu_vtd *vtd, uint32_t gsts)
 {
-	pthread_mutex_lock(&vtd->state_lock);
+	vtd_state_lock(vtd);
 	vtd->gsts = gsts;
-	pthread_mutex_unlock(&vtd->state_lock);
+	vtd_state_unlock(vtd);
 }
 
 static void gcmd_write(struct viommu_vtd *vtd, uint32_t cmd)
@@ -156,9 +156,9 @@ static void gcmd_write(struct viommu_vtd *vtd, uint32_t cmd)
 
 	if (cmd & VIOMMU_VTD_GCMD_SRTP) {
 		/* translate may re-read contexts: it reads root under this */
-		pthread_mutex_lock(&vtd->state_lock);
+		vtd_state_lock(vtd);
 		vtd->root = vtd->rtaddr & RTADDR_RW;
-		pthread_mutex_unlock(&vtd->state_lock);
+		vtd_state_unlock(vtd);
 		gsts |= GSTS_RTPS;
 	}
 	if (cmd & VIOMMU_VTD_GCMD_SIRTP)
@@ -233,9 +233,9 @@ static void slot_write(struct viommu_vtd *vtd, unsigned off, uint64_t val,
 		break;
 	case 0x30:
 		if (mask & hi) {
-			pthread_mutex_lock(&vtd->state_lock);
+			vtd_state_lock(vtd);
 			vtd->fsts &= ~((uint32_t)(val >> 32) & FSTS_W1C);
-			pthread_mutex_unlock(&vtd->state_lock);
+			vtd_state_unlock(vtd);
 		}
 		break;
 	case VIOMMU_VTD_REG_FECTL:
@@ -298,10 +298,10 @@ static void slot_write(struct viommu_vtd *vtd, unsigned off, uint64_t val,
 		if (off >= VIOMMU_VTD_REG_FRCD &&
 		    off < VIOMMU_VTD_REG_FRCD + 16 * VIOMMU_VTD_NUM_FRCD &&
 		    (off / 8) & 1 && (mask & hi) && (val & FRCD_F)) {
-			pthread_mutex_lock(&vtd->state_lock);
+			vtd_state_lock(vtd);
 			vtd->frcd[(off - VIOMMU_VTD_REG_FRCD) / 16][1] &=
 				~FRCD_F;
-			pthread_mutex_unlock(&vtd->state_lock);
+			vtd_state_unlock(vtd);
 		}
 		break;
 	}
@@ -322,9 +322,9 @@ int viommu_vtd_mmio_read(struct viommu_vtd *vtd, uint64_t offset, unsigned size,
 		return -EINVAL;
 	pthread_mutex_lock(&vtd->lock);
 	/* fault records and status change under the state lock (translate) */
-	pthread_mutex_lock(&vtd->state_lock);
+	vtd_state_lock(vtd);
 	v = slot_read(vtd, (unsigned)offset & ~7u);
-	pthread_mutex_unlock(&vtd->state_lock);
+	vtd_state_unlock(vtd);
 	pthread_mutex_unlock(&vtd->lock);
 	*value = size == 8 ? v : (uint32_t)(v >> ((offset & 4) * 8));
 	return 0;
@@ -354,7 +354,7 @@ void vtd_record_fault(struct viommu_vtd *vtd, uint16_t sid, uint64_t iova,
 	 * The state lock, not the guest-side lock: a faulting DMA must not
 	 * wait behind a whole sync and its notifier callbacks.
 	 */
-	pthread_mutex_lock(&vtd->state_lock);
+	vtd_state_lock(vtd);
 	slot = vtd->frcd_next;
 	if (vtd->fsts & VIOMMU_VTD_FSTS_PFO) {
 		/* overflowed: nothing is recorded until the guest clears it */
@@ -372,5 +372,5 @@ void vtd_record_fault(struct viommu_vtd *vtd, uint16_t sid, uint64_t iova,
 		vtd->frcd_next = (slot + 1) % VIOMMU_VTD_NUM_FRCD;
 		VTD_COUNT(vtd, faults_recorded);
 	}
-	pthread_mutex_unlock(&vtd->state_lock);
+	vtd_state_unlock(vtd);
 }
