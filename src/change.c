@@ -450,6 +450,25 @@ static int check_args(struct viommu_as *as, uint64_t start, uint64_t last,
 	return 0;
 }
 
+/*
+ * The end every change shares: close the diff, apply and deliver it unless
+ * feeding it failed, then give the address space back.
+ */
+static int finish(struct diff *df, int ret, unsigned flags)
+{
+	struct viommu_as *as = df->as;
+
+	if (!ret)
+		ret = diff_finish(df);
+	if (ret == -ENOMEM && !df->error)
+		viommu__error(df->err, ret, "out of memory");
+	if (!ret)
+		ret = commit(df, flags);
+	diff_free(df);
+	viommu__as_unlock(as);
+	return ret;
+}
+
 int viommu_as_update(struct viommu_as *as, uint64_t start, uint64_t last,
 		     const struct viommu_entry *entries, size_t n,
 		     unsigned flags, struct viommu_error *err)
@@ -472,15 +491,7 @@ int viommu_as_update(struct viommu_as *as, uint64_t start, uint64_t last,
 	df.last = last;
 	for (i = 0; i < n && !ret; i++)
 		ret = diff_feed(&df, &entries[i]);
-	if (!ret)
-		ret = diff_finish(&df);
-	if (ret == -ENOMEM && !df.error)
-		viommu__error(err, ret, "out of memory");
-	if (!ret)
-		ret = commit(&df, flags);
-	diff_free(&df);
-	viommu__as_unlock(as);
-	return ret;
+	return finish(&df, ret, flags);
 }
 
 int viommu_as_update_entry(struct viommu_as *as,
@@ -586,15 +597,7 @@ int viommu_as_sync(struct viommu_as *as, uint64_t start, uint64_t last,
 		ret = walk_by_translate(as, &df);
 		viommu__as_unbusy(as);
 	}
-	if (!ret)
-		ret = diff_finish(&df);
-	if (ret == -ENOMEM && !df.error)
-		viommu__error(err, ret, "out of memory");
-	if (!ret)
-		ret = commit(&df, flags);
-	diff_free(&df);
-	viommu__as_unlock(as);
-	return ret;
+	return finish(&df, ret, flags);
 }
 
 int viommu_as_notify_deviotlb(struct viommu_as *as, uint64_t iova,

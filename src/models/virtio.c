@@ -16,23 +16,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
+#include "internal.h"
 #include "virtio_internal.h"
 
-static int set_error(struct viommu_error *err, int code, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static int set_error(struct viommu_error *err, int code, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (err) {
-		err->code = code;
-		va_start(ap, fmt);
-		vsnprintf(err->message, sizeof(err->message), fmt, ap);
-		va_end(ap);
-	}
-	return code;
-}
 
 int viommu__virtio_enter(struct viommu_virtio *v)
 {
@@ -178,7 +164,7 @@ static int virtio_flags_changed(void *opaque, unsigned old_flags,
 	 */
 	if (!(new_flags & VIOMMU_NOTIFY_DEVIOTLB_UNMAP))
 		return 0;
-	return set_error(
+	return viommu__error(
 		err, -ENOTSUP,
 		"endpoint %u ('%s'): virtio-iommu has no device-IOTLB "
 		"invalidation; register for UNMAP instead, which hears "
@@ -221,30 +207,30 @@ int viommu_virtio_new(const struct viommu_virtio_config *cfg,
 	int ret;
 
 	if (!out)
-		return set_error(err, -EINVAL, "no place for the device");
+		return viommu__error(err, -EINVAL, "no place for the device");
 	*out = NULL;
 	if (!cfg) {
 		viommu_virtio_config_init(&defaults);
 		cfg = &defaults;
 	}
 	if (!cfg->page_size_mask)
-		return set_error(err, -EINVAL,
+		return viommu__error(err, -EINVAL,
 				 "virtio-iommu: page_size_mask is empty");
 	if (cfg->input_start > cfg->input_last)
-		return set_error(
+		return viommu__error(
 			err, -EINVAL,
 			"virtio-iommu: input range [0x%llx, 0x%llx] is "
 			"empty",
 			(unsigned long long)cfg->input_start,
 			(unsigned long long)cfg->input_last);
 	if (!cfg->max_mappings)
-		return set_error(
+		return viommu__error(
 			err, -EINVAL,
 			"virtio-iommu: max_mappings is 0: no MAP could "
 			"ever succeed");
 	v = calloc(1, sizeof(*v));
 	if (!v)
-		return set_error(err, -ENOMEM, "out of memory");
+		return viommu__error(err, -ENOMEM, "out of memory");
 	v->cfg = *cfg;
 	v->granule = cfg->page_size_mask & -cfg->page_size_mask;
 	ret = viommu_model_new(&virtio_ops, v, &v->model, err);
@@ -295,25 +281,25 @@ int viommu_virtio_endpoint_add(struct viommu_virtio *v, uint32_t endpoint,
 	int ret;
 
 	if (!v || !out)
-		return set_error(err, -EINVAL,
+		return viommu__error(err, -EINVAL,
 				 "no device or no place for the "
 				 "address space");
 	*out = NULL;
 	if (viommu__virtio_enter(v))
-		return set_error(
+		return viommu__error(
 			err, -EBUSY,
 			"endpoint %u: cannot add an endpoint from inside "
 			"a notification of this device",
 			endpoint);
 	ret = -EEXIST;
 	if (viommu__idtab_find(&v->endpoints, endpoint)) {
-		set_error(err, ret, "endpoint %u already exists", endpoint);
+		viommu__error(err, ret, "endpoint %u already exists", endpoint);
 		goto out;
 	}
 	ret = -ENOMEM;
 	ep = calloc(1, sizeof(*ep));
 	if (!ep) {
-		set_error(err, ret, "out of memory");
+		viommu__error(err, ret, "out of memory");
 		goto out;
 	}
 	ep->v = v;
@@ -322,7 +308,7 @@ int viommu_virtio_endpoint_add(struct viommu_virtio *v, uint32_t endpoint,
 	if (!ret) {
 		ret = viommu__idtab_insert(&v->endpoints, endpoint, ep);
 		if (ret)
-			set_error(err, ret, "out of memory");
+			viommu__error(err, ret, "out of memory");
 	}
 	if (ret) {
 		viommu_as_free(ep->as);
@@ -342,15 +328,15 @@ int viommu_virtio_domain_add(struct viommu_virtio *v, uint32_t domain,
 	int ret;
 
 	if (!v)
-		return set_error(err, -EINVAL, "no device");
+		return viommu__error(err, -EINVAL, "no device");
 	if (viommu__virtio_enter(v))
-		return set_error(err, -EBUSY,
+		return viommu__error(err, -EBUSY,
 				 "domain %u: cannot add a domain from inside a "
 				 "notification of this device",
 				 domain);
 	ret = -EEXIST;
 	if (viommu__idtab_find(&v->domains, domain)) {
-		set_error(err, ret, "domain %u already exists", domain);
+		viommu__error(err, ret, "domain %u already exists", domain);
 		goto out;
 	}
 	ret = -ENOMEM;
@@ -363,7 +349,7 @@ int viommu_virtio_domain_add(struct viommu_virtio *v, uint32_t domain,
 	}
 	if (ret) {
 		viommu__vdomain_free(d);
-		set_error(err, ret, "out of memory");
+		viommu__error(err, ret, "out of memory");
 	}
 out:
 	viommu__virtio_leave(v);
