@@ -404,6 +404,8 @@ static int commit(struct diff *df, unsigned flags)
 		/* state first, so lookups from the callbacks see it */
 		swap_entries(as, df->added, df->removed);
 		viommu__deliver_takeback(&d);
+		/* a refusal while reversing is taken back on the spot */
+		d.defer_takeback = false;
 		viommu__deliver_prefix(&d, VIOMMU_NOTIFY_UNMAP, ev[i].entry,
 				       VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
 				       failed_at);

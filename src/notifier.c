@@ -245,7 +245,7 @@ int viommu_notifier_replay(struct viommu_notifier *n, struct viommu_error *err)
 				     as->name);
 	}
 	if (!(n->cfg.flags & VIOMMU_NOTIFY_MAP)) {
-		/* delivery rule 2: a notifier without MAP never hears maps */
+		/* delivery rules 2 and 5: only map notifiers hear maps */
 		viommu__as_unlock(as);
 		return 0;
 	}

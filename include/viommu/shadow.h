@@ -78,8 +78,18 @@ struct viommu_host_backend {
  *     one by one, so that a refusal reaches the guest, and merged when the
  *     change ends: one unmap over them, one map of the whole run.  When the
  *     host is full (-ENOSPC), merging happens at once to make room.
- *     Unmapping part of a merged run removes the whole run from the host
- *     and maps the rest again (type1 cannot unmap part of a mapping).
+ *     Unmapping part of a merged run removes the whole run from the host at
+ *     once and maps the rest again when the change ends (type1 cannot
+ *     unmap part of a mapping; a change that unmaps a merged run piece by
+ *     piece costs one host unmap).  At the limit, beware: merged runs let
+ *     the guest hold more mappings than the host has entries, and an unmap
+ *     that cuts a run needs one more host mapping but cannot be refused.
+ *     When there is no room the rest stays off the host (@host_errors,
+ *     @unsynced, retried as changes end): the host then lacks part of the
+ *     guest's mappings, never the reverse.  A new map is refused while
+ *     rests of its own change do not fit, and the maps that undo a refused
+ *     change are never refused (they wait for the end of the change, when
+ *     what was there before fits again).
  * @coalesce_live: with @coalesce, also merge with host mappings of earlier
  *     changes.  Fewer host mappings (a ring of buffers mapped one by one
  *     becomes one), but merging re-maps the earlier run, which is briefly

@@ -210,10 +210,13 @@ VIOMMU_EXPORT void viommu_vtd_counters(struct viommu_vtd *vtd,
  * @as: the device's address space.
  * @message: what happened, for a person.
  *
- * A sync that cannot follow the guest's tables (a table outside RAM,
- * reserved bits, more entries than the walk budget) leaves the device with
- * no translations: its notifiers are told to drop everything, and every
- * translation faults until an invalidation finds sane tables again.
+ * Called in two cases.  A sync that cannot follow the guest's tables (a
+ * table outside RAM, reserved bits, more entries than the walk budget)
+ * faults the device: its notifiers are told to drop everything, and every
+ * translation faults until an invalidation finds sane tables again.  A
+ * sync that a consumer refused (a host backend full, say) or that ran out
+ * of memory was undone instead: the device keeps what its notifiers held,
+ * and the guest's invalidation had no effect on them.  @message says which.
  */
 typedef void (*viommu_vtd_fault_fn)(void *opaque, struct viommu_as *as,
 				    const char *message);

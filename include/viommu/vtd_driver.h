@@ -35,8 +35,8 @@ struct viommu_vtd_driver;
  * table pointer, enables the queue, invalidates the context cache and the
  * IOTLB globally and enables translation.
  *
- * Return: 0, -EINVAL, -ENOMEM (the region is too small), or -EIO when the
- * unit did not take a command.
+ * Return: 0, -EINVAL, -ENOMEM (the region is too small), -EFAULT (the
+ * region is not guest RAM), or -EIO when the unit did not take a command.
  */
 VIOMMU_EXPORT int viommu_vtd_driver_new(struct viommu_vtd *vtd,
 					const struct viommu_guest_memory *mem,

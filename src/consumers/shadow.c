@@ -59,7 +59,7 @@ struct run {
 	enum run_state state;
 	uint64_t batch; /* the batch that made it: merging within a batch */
 	bool reported;	/* unsynced, and counted in host_errors */
-	struct run *prev, *next; /* on the pending or the unsynced list */
+	struct run *prev, *next; /* on the list of its state, if any */
 };
 
 /* A piece unmapped in this batch: a map that restores it is a reversal. */
@@ -279,9 +279,13 @@ static bool fits(const struct viommu_shadow *s, uint64_t start, uint64_t last)
 	return last - start <= s->cap - 1;
 }
 
+static int map_merging(struct viommu_shadow *s, struct run *r, bool any);
+
 /*
- * Put the unsynced runs back on the host, as far as it takes them.
- * Returns -ENOSPC when the host is full for one of them, else 0.
+ * Put the unsynced runs back on the host, as far as it takes them; when
+ * it is full, merged into whatever neighbour they continue (restoring a
+ * lost mapping is worth re-mapping an older one).  Returns -ENOSPC when
+ * the host is full for one of them, else 0.
  */
 static int retry_unsynced(struct viommu_shadow *s)
 {
@@ -291,8 +295,16 @@ static int retry_unsynced(struct viommu_shadow *s)
 	for (r = s->unsynced; r; r = next) {
 		next = r->next;
 		ret = host_map_run(s, r);
+		if (ret == -ENOSPC && s->cfg.coalesce) {
+			run_erase(s, r);
+			ret = map_merging(s, r, true);
+			viommu__rtree_insert(&s->runs, &r->node);
+			/* back at the list's head: @next is still the next */
+			enter_state(s, r, ret ? RUN_UNSYNCED : RUN_LIVE);
+		}
 		if (!ret) {
-			set_state(s, r, RUN_LIVE);
+			if (r->state == RUN_UNSYNCED)
+				set_state(s, r, RUN_LIVE);
 			r->reported = false;
 			continue;
 		}
@@ -415,12 +427,13 @@ static int map_detached(struct viommu_shadow *s, bool final)
 }
 
 /*
- * The host is full: merge new run @r (not yet on the host) into its
- * eligible neighbours, so it costs no entry.  Returns 0, or the error of
- * the merged map (the neighbours are then mapped again as they were), or
- * -ENOSPC when nothing could be merged and the host is still full.
+ * The host is full: merge new run @r (not in the tree, not on the host)
+ * into its eligible neighbours (@any: any neighbour on the host), so it
+ * costs no entry.  Returns 0, or the error of the merged map (the
+ * neighbours are then mapped again as they were), or -ENOSPC when nothing
+ * could be merged and the host is still full.
  */
-static int map_merging(struct viommu_shadow *s, struct run *r)
+static int map_merging(struct viommu_shadow *s, struct run *r, bool any)
 {
 	struct run *left = run_of(viommu__rtree_floor(&s->runs,
 						      r->node.start - 1));
@@ -429,11 +442,13 @@ static int map_merging(struct viommu_shadow *s, struct run *r)
 	uint64_t start = r->node.start, last = r->node.last, gpa = r->gpa;
 	int ret;
 
-	if (r->node.start == 0 || !left || !joinable(left, r) ||
-	    !eligible(s, left) || !fits(s, left->node.start, last))
+	/* r is off the host (new, or unsynced): its neighbours must be on */
+	if (r->node.start == 0 || !left || !continues(left, r) ||
+	    !on_host(left) || !(any || eligible(s, left)) ||
+	    !fits(s, left->node.start, last))
 		left = NULL;
-	if (r->node.last == UINT64_MAX || !right || !joinable(r, right) ||
-	    !eligible(s, right) ||
+	if (r->node.last == UINT64_MAX || !right || !continues(r, right) ||
+	    !on_host(right) || !(any || eligible(s, right)) ||
 	    !fits(s, left ? left->node.start : start, right->node.last))
 		right = NULL;
 	if (!left && !right)
@@ -509,8 +524,13 @@ static void note_gone(struct viommu_shadow *s, uint64_t start, uint64_t last,
 {
 	struct gone *g;
 
-	/* a range unmapped twice in a batch: the first is what was there */
-	if (viommu__rtree_first_overlap(&s->gone, start, last))
+	/*
+	 * Without coalescing a reversal always fits: each state it passes
+	 * through, the change passed through before.  A range unmapped twice
+	 * in a batch: the first is what was there.
+	 */
+	if (!s->cfg.coalesce ||
+	    viommu__rtree_first_overlap(&s->gone, start, last))
 		return;
 	g = malloc(sizeof(*g));
 	if (!g)
@@ -621,7 +641,7 @@ static int map_range(struct viommu_shadow *s, uint64_t start, uint64_t last,
 	if (ret == -ENOSPC && s->cfg.coalesce) {
 		/* make room: merge this batch's runs, then this one into them */
 		consolidate(s);
-		ret = map_merging(s, r);
+		ret = map_merging(s, r, false);
 	}
 	if (ret && reversal) {
 		/* never refuse a reversal: it fits once the change is undone */

@@ -46,7 +46,9 @@ static uint8_t reason_of(enum viommu_fault fault, unsigned access)
 	}
 }
 
-static void refresh_absent_context(struct vtd_device *dev);
+static bool peek_absent_context(struct vtd_device *dev,
+				struct vtd_context *ctx,
+				struct viommu__vtd_pt *pt);
 
 /*
  * The IOTLB hit, without the lock: read what translate needs between two
@@ -90,14 +92,22 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 {
 	struct vtd_device *dev = opaque;
 	struct viommu_vtd *vtd = dev->vtd;
+	const struct vtd_context *ctx = &dev->ctx;
+	const struct viommu__vtd_pt *pt = &dev->pt;
+	struct vtd_context fresh;
+	struct viommu__vtd_pt fresh_pt;
 	uint8_t reason = 0;
 	bool fpd;
 
 	if (translate_hit(dev, iova, access, out))
 		return 0;
 	vtd_state_lock(vtd);
-	refresh_absent_context(dev);
-	fpd = dev->ctx.fpd;
+	/* look, but do not store: the guest side owns the context cache */
+	if (peek_absent_context(dev, &fresh, &fresh_pt)) {
+		ctx = &fresh;
+		pt = &fresh_pt;
+	}
+	fpd = ctx->fpd;
 	if (!(vtd->gsts & VIOMMU_VTD_GCMD_TE)) {
 		/* translation off: DMA goes straight to memory */
 		out->entry = (struct viommu_entry){ iova & ~UINT64_C(0xfff),
@@ -105,21 +115,21 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 						    iova & ~UINT64_C(0xfff),
 						    VIOMMU_PERM_RW };
 		out->fault = VIOMMU_FAULT_NONE;
-	} else if (!dev->ctx.present || dev->faulted) {
+	} else if (!ctx->present || dev->faulted) {
 		out->entry = (struct viommu_entry){ 0, UINT64_MAX, 0, 0 };
 		out->fault = VIOMMU_FAULT_NOT_PRESENT;
-		reason = dev->ctx.present ? VIOMMU_VTD_FR_PAGING_ENTRY_INVALID :
-					    dev->ctx.reason;
-	} else if (vtd_iotlb_lookup(&vtd->iotlb, dev->ctx.did, iova,
+		reason = ctx->present ? VIOMMU_VTD_FR_PAGING_ENTRY_INVALID :
+					    ctx->reason;
+	} else if (vtd_iotlb_lookup(&vtd->iotlb, ctx->did, iova,
 				    &out->entry)) {
 		VTD_COUNT(vtd, iotlb_hits);
 		out->fault = VIOMMU_FAULT_NONE;
 	} else {
 		VTD_COUNT(vtd, iotlb_misses);
-		viommu__vtd_translate(&dev->pt, iova, out, NULL);
+		viommu__vtd_translate(pt, iova, out, NULL);
 		if (out->fault == VIOMMU_FAULT_NONE &&
 		    out->entry.perm != VIOMMU_PERM_NONE)
-			vtd_iotlb_insert(&vtd->iotlb, dev->ctx.did,
+			vtd_iotlb_insert(&vtd->iotlb, ctx->did,
 					 &out->entry);
 		else if (out->fault != VIOMMU_FAULT_NONE)
 			reason = reason_of(out->fault, access);
@@ -302,19 +312,36 @@ static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
 /*
  * Without caching mode the hardware never caches a context entry that is
  * not present, so a guest may make one present without invalidating (Linux
- * does): look again.  The caller holds the state lock.
+ * does): look again.  Fills @ctx and @pt and returns true when the entry
+ * is present now.  The caller holds the state lock.
  */
-static void refresh_absent_context(struct vtd_device *dev)
+static bool peek_absent_context(struct vtd_device *dev,
+				struct vtd_context *ctx,
+				struct viommu__vtd_pt *pt)
 {
 	struct viommu_vtd *vtd = dev->vtd;
-	struct vtd_context ctx;
+	struct viommu__vtd_pt_config pc = vtd->ptcfg;
 
 	if (vtd->cfg.caching_mode || dev->ctx.present ||
 	    !(vtd->gsts & VIOMMU_VTD_GCMD_TE))
-		return;
-	vtd_context_read(vtd, dev->sid, &ctx);
-	if (ctx.present)
+		return false;
+	vtd_context_read(vtd, dev->sid, ctx);
+	if (!ctx->present)
+		return false;
+	pc.aw = ctx->aw;
+	return viommu__vtd_pt_init(pt, &vtd->mem, ctx->slptptr, &pc) == 0;
+}
+
+/* The same, stored in the context cache: the guest side only. */
+static void refresh_absent_context(struct vtd_device *dev)
+{
+	struct vtd_context ctx;
+	struct viommu__vtd_pt pt;
+
+	vtd_state_lock(dev->vtd);
+	if (peek_absent_context(dev, &ctx, &pt))
 		set_context_locked(dev, &ctx);
+	vtd_state_unlock(dev->vtd);
 }
 
 static void set_faulted(struct vtd_device *dev, bool faulted)
@@ -329,10 +356,10 @@ static void set_faulted(struct vtd_device *dev, bool faulted)
  * its notifiers drop everything (a device that cannot translate must not
  * keep using old translations) until a later sync finds sane tables.
  */
-static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last)
+static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last,
+			unsigned flags)
 {
 	struct viommu_vtd *vtd = dev->vtd;
-	unsigned flags = vtd->cfg.caching_mode ? 0 : VIOMMU_UPDATE_WIDE_UNMAP;
 	struct viommu_error err = { 0 };
 	char msg[VIOMMU_ERROR_MESSAGE_MAX + 64];
 	int ret;
@@ -342,6 +369,8 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last)
 		start = 0;
 		last = UINT64_MAX;
 	}
+	if (!vtd->cfg.caching_mode)
+		flags |= VIOMMU_UPDATE_WIDE_UNMAP;
 	dev->report.fault = VIOMMU_FAULT_NONE;
 	ret = viommu_as_sync(dev->as, start, last, flags, &err);
 	if (!ret) {
@@ -379,20 +408,10 @@ void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_device *dev = vtd->devs[i];
 
-		vtd_state_lock(vtd);
 		refresh_absent_context(dev);
-		vtd_state_unlock(vtd);
 		if (dev->ctx.present && dev->ctx.did == did)
-			sync_device(dev, start, last);
+			sync_device(dev, start, last, 0);
 	}
-}
-
-void vtd_sync_all(struct viommu_vtd *vtd)
-{
-	size_t i;
-
-	for (i = 0; i < vtd->ndevs; i++)
-		sync_device(vtd->devs[i], 0, UINT64_MAX);
 }
 
 static bool same_context(const struct vtd_context *a,
@@ -406,7 +425,6 @@ static bool same_context(const struct vtd_context *a,
 void vtd_context_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 			    uint16_t did, uint16_t sid, unsigned fm)
 {
-	/* the function mask ignores the low 0..3 bits of the function */
 	/* FM n masks the n most significant bits of the function number */
 	static const uint16_t fm_mask[4] = { 0xffff, 0xfffb, 0xfff9, 0xfff8 };
 	uint16_t sid_mask = fm_mask[fm & 3];
@@ -426,7 +444,7 @@ void vtd_context_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 			continue;
 		set_context(dev, &ctx);
 		if (vtd->gsts & VIOMMU_VTD_GCMD_TE)
-			sync_device(dev, 0, UINT64_MAX);
+			sync_device(dev, 0, UINT64_MAX, 0);
 	}
 	VTD_COUNT(vtd, context_invalidations);
 }
@@ -442,9 +460,11 @@ bool vtd_iotlb_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 		vtd_state_lock(vtd);
 		vtd_iotlb_flush_all(&vtd->iotlb);
 		vtd_state_unlock(vtd);
-		for (i = 0; i < vtd->ndevs; i++)
+		for (i = 0; i < vtd->ndevs; i++) {
+			refresh_absent_context(vtd->devs[i]);
 			if (vtd->devs[i]->ctx.present)
-				sync_device(vtd->devs[i], 0, UINT64_MAX);
+				sync_device(vtd->devs[i], 0, UINT64_MAX, 0);
+		}
 		break;
 	case 2:
 		vtd_state_lock(vtd);
@@ -483,7 +503,14 @@ void vtd_translation_enabled(struct viommu_vtd *vtd)
 		vtd_context_read(vtd, vtd->devs[i]->sid, &ctx);
 		set_context(vtd->devs[i], &ctx);
 	}
-	vtd_sync_all(vtd);
+	/*
+	 * With translation off, DMA went straight to memory and a device
+	 * IOTLB may have cached such identity translations, which the held
+	 * state never had: unmap-only consumers drop everything.
+	 */
+	for (i = 0; i < vtd->ndevs; i++)
+		sync_device(vtd->devs[i], 0, UINT64_MAX,
+			    VIOMMU_UPDATE_WIDE_UNMAP);
 }
 
 void vtd_devtlb_invalidate(struct viommu_vtd *vtd, uint16_t sid, uint64_t iova,
@@ -552,7 +579,7 @@ int viommu_vtd_device_add(struct viommu_vtd *vtd, uint16_t sid,
 	vtd_context_read(vtd, sid, &ctx);
 	set_context(dev, &ctx);
 	if (vtd->gsts & VIOMMU_VTD_GCMD_TE)
-		sync_device(dev, 0, UINT64_MAX);
+		sync_device(dev, 0, UINT64_MAX, 0);
 	*out = dev->as;
 	pthread_mutex_unlock(&vtd->lock);
 	return 0;

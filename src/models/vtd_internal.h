@@ -137,7 +137,6 @@ void vtd_iotlb_flush_range(struct vtd_iotlb *t, uint16_t did, uint64_t start,
 /* vtd.c: what invalidations do to the devices' address spaces */
 void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,
 		     uint64_t last);
-void vtd_sync_all(struct viommu_vtd *vtd);
 /* Re-read the context of the devices @match selects; sync what changed. */
 void vtd_context_invalidate(struct viommu_vtd *vtd, unsigned granularity,
 			    uint16_t did, uint16_t sid, unsigned fm);

@@ -4,9 +4,12 @@
  *
  * A direct-mapped cache: a leaf of level L (4K, 2M or 1G) lives in the one
  * slot its (domain, level, iova >> shift) hashes to, so a lookup probes at
- * most three slots and an insert just overwrites.  Invalidations that are
- * not global scan the slots, which costs the same whatever the range and
- * whatever is mapped: a few microseconds for the default 4096 slots.
+ * most three slots and an insert just overwrites.  A page-selective
+ * invalidation of a few pages probes the slots its leaves hash to; wider
+ * ones and domain invalidations scan the slots (a few microseconds for the
+ * default 4096).  Hits are read without a lock (see translate_hit() in
+ * vtd.c): the fields are read with relaxed atomics and the unit's sequence
+ * count tells whether a writer was at work.
  */
 #include <errno.h>
 #include <stdlib.h>

@@ -2516,7 +2516,7 @@ static void test_regression_haw_is_not_the_domain_width(void **state)
 }
 
 /*
- * BUG (performance only): the IOTLB hash ignores the level and all but the
+ * Was (performance only): the IOTLB hash ignored the level and all but the
  * low 4 bits of the domain id.  slot_of() multiplies (tag ^ did << 40 ^
  * level << 60) by a constant and takes bits 32..43 of the product; a
  * product's low bits depend only on the factor's low bits, so bits 44 and
