@@ -28,6 +28,7 @@
 
 #include "models/vtd_pgtable.h"
 #include "shadow.h"
+#include "fuzz_input.h"
 #include "vtd_ref.h"
 
 #define RAM_PAGES 512 /* 2 MiB of guest RAM */
@@ -40,27 +41,6 @@
 #define BUDGET 20000
 #define AW 48
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct input *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < bytes; i++) {
-		v |= (uint64_t)(in->n ? *in->p : 0) << (8 * i);
-		if (in->n) {
-			in->p++;
-			in->n--;
-		}
-	}
-	return v;
-}
 
 struct dev {
 	struct viommu_as *as;

@@ -22,33 +22,13 @@
 #include <stdlib.h>
 
 #include "models/vtd_pgtable.h"
+#include "fuzz_input.h"
 #include "vtd_ref.h"
 
 #define BASE UINT64_C(0x100000)
 #define MAX_PAGES 8
 #define BUDGET 20000
 
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-struct input {
-	const uint8_t *p;
-	size_t n;
-};
-
-static uint64_t take(struct input *in, unsigned bytes)
-{
-	uint64_t v = 0;
-	unsigned i;
-
-	for (i = 0; i < bytes; i++) {
-		if (in->n) {
-			v |= (uint64_t)in->p[0] << (8 * i);
-			in->p++;
-			in->n--;
-		}
-	}
-	return v;
-}
 
 #define check(cond)                                                            \
 	do {                                                                   \

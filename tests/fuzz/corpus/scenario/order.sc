@@ -1,3 +1,0 @@
-domain 1
-iommu virtio
-iommu vtd
