@@ -50,12 +50,6 @@ void viommu__vdomain_free(struct viommu__vdomain *d)
 	free(d);
 }
 
-static unsigned flags_to_perm(unsigned flags)
-{
-	return (flags & VIOMMU_VIRTIO_MAP_F_READ ? VIOMMU_PERM_READ : 0) |
-	       (flags & VIOMMU_VIRTIO_MAP_F_WRITE ? VIOMMU_PERM_WRITE : 0);
-}
-
 /*
  * The addr_mask of the largest naturally aligned power of two containing
  * @addr and lying inside [@lo, @hi].  For a mapping's range this is the

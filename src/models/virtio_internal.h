@@ -87,4 +87,11 @@ struct viommu__vdomain *viommu__vdomain_new(uint32_t id);
 /* Free @d and its mappings; no endpoint may be attached. */
 void viommu__vdomain_free(struct viommu__vdomain *d);
 
+/* A MAP request's flags as a translation's permissions. */
+static inline unsigned flags_to_perm(unsigned flags)
+{
+	return (flags & VIOMMU_VIRTIO_MAP_F_READ ? VIOMMU_PERM_READ : 0) |
+	       (flags & VIOMMU_VIRTIO_MAP_F_WRITE ? VIOMMU_PERM_WRITE : 0);
+}
+
 #endif /* VIOMMU_VIRTIO_INTERNAL_H */

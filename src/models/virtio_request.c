@@ -154,15 +154,42 @@ static void retire(struct viommu_virtio *v, struct viommu__vdomain *d)
 	viommu__vdomain_free(d);
 }
 
-/* Sync every endpoint of @d over [start, last]; *@failed is where it stopped. */
-static int sync_domain(struct viommu__vdomain *d, uint64_t start, uint64_t last,
-		       struct viommu__vendpoint **failed)
+/* The pieces of one mapping, as the engine holds them: at most two a bit. */
+struct pieces {
+	struct viommu_entry v[2 * 64 + 2];
+	size_t n;
+	const struct viommu__vmapping *m;
+};
+
+static int add_piece(void *ctx, const struct viommu_entry *piece)
+{
+	struct pieces *p = ctx;
+	struct viommu_entry *e = &p->v[p->n++];
+
+	*e = *piece;
+	e->translated_addr = p->m->phys + (piece->iova - p->m->start);
+	e->perm = flags_to_perm(p->m->flags);
+	return 0;
+}
+
+/*
+ * A MAP or an UNMAP changes exactly [start, last]: a MAP may overlap
+ * nothing and an UNMAP may split nothing, so what is in effect there now is
+ * @m's pieces (or nothing).  Tell the engine so directly, instead of making
+ * it walk the store through the replay op; *@failed is where it stopped.
+ */
+static int update_domain(struct viommu__vdomain *d, uint64_t start,
+			 uint64_t last, const struct viommu__vmapping *m,
+			 struct viommu__vendpoint **failed)
 {
 	struct viommu__vendpoint *ep;
+	struct pieces p = { .n = 0, .m = m };
 	int ret;
 
+	if (m)
+		viommu_split_range(m->start, m->last, add_piece, &p);
 	for (ep = d->head; ep; ep = ep->next) {
-		ret = viommu_as_sync(ep->as, start, last, 0, NULL);
+		ret = viommu_as_update(ep->as, start, last, p.v, p.n, 0, NULL);
 		if (ret) {
 			*failed = ep;
 			return ret;
@@ -347,7 +374,7 @@ map(struct viommu_virtio *v, const struct req *r, struct viommu_error *err)
 	viommu__vstore_insert(&d->store, m);
 	pthread_rwlock_unlock(&v->lock);
 
-	ret = sync_domain(d, r->start, r->last, &failed);
+	ret = update_domain(d, r->start, r->last, m, &failed);
 	if (ret) {
 		pthread_rwlock_wrlock(&v->lock);
 		viommu__vstore_remove(&d->store, r->start);
@@ -417,7 +444,7 @@ unmap(struct viommu_virtio *v, const struct req *r, struct viommu_error *err)
 	if (!removed)
 		return VIOMMU_VIRTIO_S_OK;
 
-	ret = sync_domain(d, r->start, r->last, &failed);
+	ret = update_domain(d, r->start, r->last, NULL, &failed);
 	if (ret) {
 		pthread_rwlock_wrlock(&v->lock);
 		while ((m = removed)) {
