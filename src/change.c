@@ -344,6 +344,23 @@ static int wide_unmap_piece(void *ctx, const struct viommu_entry *piece)
 	return 0;
 }
 
+/*
+ * Take back a map that is being undone: the shadows that heard it, and the
+ * unmap-only consumers too, since while the change was in flight a device
+ * may have cached the new entry through translate (rule 2 lets them hear
+ * more).  Those never held it: their unmap names no target.
+ */
+static void revoke_new(struct viommu__dispatch *d, const struct viommu_entry *e)
+{
+	struct viommu_entry range = { e->iova, e->addr_mask, 0,
+				      VIOMMU_PERM_NONE };
+
+	viommu__deliver(d, VIOMMU_NOTIFY_UNMAP, e,
+			VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP, 0, NULL);
+	viommu__deliver(d, VIOMMU_NOTIFY_UNMAP, &range, VIOMMU_NOTIFY_UNMAP,
+			VIOMMU_NOTIFY_MAP, NULL);
+}
+
 /* Put back what events [0, upto) told the exact shadows. */
 static void reverse_events(struct viommu__dispatch *d,
 			   const struct change_event *ev, size_t upto)
@@ -351,11 +368,11 @@ static void reverse_events(struct viommu__dispatch *d,
 	const unsigned shadow = VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP;
 
 	while (upto--) {
-		unsigned inverse = ev[upto].type == VIOMMU_NOTIFY_MAP ?
-					   VIOMMU_NOTIFY_UNMAP :
-					   VIOMMU_NOTIFY_MAP;
-
-		viommu__deliver(d, inverse, ev[upto].entry, shadow, 0, NULL);
+		if (ev[upto].type == VIOMMU_NOTIFY_MAP)
+			revoke_new(d, ev[upto].entry);
+		else
+			viommu__deliver(d, VIOMMU_NOTIFY_MAP, ev[upto].entry,
+					shadow, 0, NULL);
 	}
 }
 
@@ -409,6 +426,16 @@ static int commit(struct diff *df, unsigned flags)
 		viommu__deliver_prefix(&d, VIOMMU_NOTIFY_UNMAP, ev[i].entry,
 				       VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
 				       failed_at);
+		/* the refused entry may be cached by unmap-only ones too */
+		{
+			struct viommu_entry range = { ev[i].entry->iova,
+						      ev[i].entry->addr_mask, 0,
+						      VIOMMU_PERM_NONE };
+
+			viommu__deliver(&d, VIOMMU_NOTIFY_UNMAP, &range,
+					VIOMMU_NOTIFY_UNMAP, VIOMMU_NOTIFY_MAP,
+					NULL);
+		}
 		reverse_events(&d, ev, i);
 		viommu__error(
 			df->err, ret,

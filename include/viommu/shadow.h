@@ -359,7 +359,8 @@ viommu_type1_vfio_backend(struct viommu_type1_vfio *vfio);
  * @vfio (for VFIO_GROUP_GET_DEVICE_FD).
  * @vfio: the backend.
  */
-VIOMMU_EXPORT int viommu_type1_vfio_group_fd(const struct viommu_type1_vfio *vfio);
+VIOMMU_EXPORT int
+viommu_type1_vfio_group_fd(const struct viommu_type1_vfio *vfio);
 
 #ifdef __cplusplus
 }

@@ -119,6 +119,7 @@ struct viommu_vtd_counters {
 	uint64_t faults_recorded;
 	uint64_t walk_faults;     /* syncs stopped by broken tables */
 	uint64_t budget_exceeded; /* syncs stopped by the work bound */
+	uint64_t consumer_refusals; /* syncs a consumer refused (faulted) */
 };
 
 struct viommu_vtd;
@@ -210,13 +211,13 @@ VIOMMU_EXPORT void viommu_vtd_counters(struct viommu_vtd *vtd,
  * @as: the device's address space.
  * @message: what happened, for a person.
  *
- * Called in two cases.  A sync that cannot follow the guest's tables (a
- * table outside RAM, reserved bits, more entries than the walk budget)
- * faults the device: its notifiers are told to drop everything, and every
- * translation faults until an invalidation finds sane tables again.  A
- * sync that a consumer refused (a host backend full, say) or that ran out
- * of memory was undone instead: the device keeps what its notifiers held,
- * and the guest's invalidation had no effect on them.  @message says which.
+ * A sync that cannot follow the guest's tables (a table outside RAM,
+ * reserved bits, more entries than the walk budget), or that a consumer
+ * refused (a host backend full, say) or that ran out of memory, faults the
+ * device: its notifiers are told to drop everything (unmap-only ones the
+ * whole space), and every translation faults until an invalidation syncs
+ * it whole again.  A guest's invalidation cannot fail, and what it revoked
+ * must not stay usable.  @message says what happened.
  */
 typedef void (*viommu_vtd_fault_fn)(void *opaque, struct viommu_as *as,
 				    const char *message);

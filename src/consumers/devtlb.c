@@ -32,7 +32,7 @@ struct viommu_devtlb {
 	struct viommu_notifier *notifier;
 	struct viommu_devtlb_config cfg;
 	struct tlb_entry *table;
-	struct tlb_entry *free;		  /* unused entries, through older */
+	struct tlb_entry *free;		   /* unused entries, through older */
 	struct tlb_entry *newest, *oldest; /* the LRU list */
 	struct viommu__rtree tree;
 	/* bumped by every invalidation: a miss that saw it change races */
@@ -140,8 +140,9 @@ static int devtlb_notify(struct viommu_notifier *n,
 	t->seq++;
 	t->c.invalidations++;
 	if (t->c.entries)
-		t->c.dropped += drop_range(t, ev->entry.iova,
-					   ev->entry.iova + ev->entry.addr_mask);
+		t->c.dropped +=
+			drop_range(t, ev->entry.iova,
+				   ev->entry.iova + ev->entry.addr_mask);
 	pthread_mutex_unlock(&t->lock);
 	return 0;
 }
@@ -192,7 +193,8 @@ int viommu_devtlb_new(struct viommu_as *as,
 
 		free(t);
 		return viommu__error(err, -ENOMEM,
-				     "devtlb: out of memory for %zu entries", n);
+				     "devtlb: out of memory for %zu entries",
+				     n);
 	}
 	for (i = t->cfg.entries; i-- > 0;) {
 		t->table[i].older = t->free;
@@ -262,10 +264,10 @@ int viommu_devtlb_translate(struct viommu_devtlb *t, uint64_t iova,
 		t->c.hits++;
 		lru_unlink(t, e);
 		lru_push(t, e);
-		out->entry = (struct viommu_entry){
-			e->node.start, e->node.last - e->node.start,
-			e->translated_addr, e->perm
-		};
+		out->entry =
+			(struct viommu_entry){ e->node.start,
+					       e->node.last - e->node.start,
+					       e->translated_addr, e->perm };
 		out->fault = (e->perm & access) == access ?
 				     VIOMMU_FAULT_NONE :
 				     VIOMMU_FAULT_PERMISSION;

@@ -36,7 +36,8 @@ static void fix_height(struct viommu__rnode *n)
 
 /* Put @child where @old hangs under @parent (the root when NULL). */
 static void replace_child(struct viommu__rtree *t, struct viommu__rnode *parent,
-			  struct viommu__rnode *old, struct viommu__rnode *child)
+			  struct viommu__rnode *old,
+			  struct viommu__rnode *child)
 {
 	if (!parent)
 		t->root = child;
@@ -215,8 +216,7 @@ struct viommu__rnode *viommu__rtree_prev(const struct viommu__rnode *n)
 }
 
 struct viommu__rnode *viommu__rtree_first_overlap(const struct viommu__rtree *t,
-						  uint64_t start,
-						  uint64_t last)
+						  uint64_t start, uint64_t last)
 {
 	struct viommu__rnode *n = viommu__rtree_floor(t, start);
 

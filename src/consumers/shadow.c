@@ -50,7 +50,12 @@
 /* The shadow never asks the host for more than this at once (size fits). */
 #define MAX_HOST_MAPPING (UINT64_C(1) << 63)
 
-enum run_state { RUN_LIVE, RUN_PENDING, RUN_DETACHED, RUN_UNSYNCED };
+enum run_state {
+	RUN_LIVE,
+	RUN_PENDING,
+	RUN_DETACHED,
+	RUN_UNSYNCED
+};
 
 struct run {
 	struct viommu__rnode node;
@@ -164,8 +169,7 @@ static void leave_state(struct viommu_shadow *s, struct run *r)
 	count_state(s, r->state, -1);
 }
 
-static void set_state(struct viommu_shadow *s, struct run *r,
-		      enum run_state st)
+static void set_state(struct viommu_shadow *s, struct run *r, enum run_state st)
 {
 	leave_state(s, r);
 	enter_state(s, r, st);
@@ -258,8 +262,9 @@ static bool target_follows(const struct run *a, const struct run *b)
 /* @b continues @a: adjacent, the same permission, the target follows. */
 static bool continues(const struct run *a, const struct run *b)
 {
-	return a->node.last != UINT64_MAX && a->node.last + 1 == b->node.start &&
-	       a->perm == b->perm && target_follows(a, b);
+	return a->node.last != UINT64_MAX &&
+	       a->node.last + 1 == b->node.start && a->perm == b->perm &&
+	       target_follows(a, b);
 }
 
 /* @a, just left of @b, and @b, both on the host, could be one mapping. */
@@ -384,10 +389,12 @@ static void consolidate(struct viommu_shadow *s)
 		set_state(s, r, RUN_LIVE);
 		first = last = r;
 		while ((p = prev_run(first)) && joinable(p, first) &&
-		       eligible(s, p) && fits(s, p->node.start, last->node.last))
+		       eligible(s, p) &&
+		       fits(s, p->node.start, last->node.last))
 			first = p;
 		while ((p = next_run(last)) && joinable(last, p) &&
-		       eligible(s, p) && fits(s, first->node.start, p->node.last))
+		       eligible(s, p) &&
+		       fits(s, first->node.start, p->node.last))
 			last = p;
 		if (first != last)
 			merge_group(s, first, last);
@@ -435,10 +442,10 @@ static int map_detached(struct viommu_shadow *s, bool final)
  */
 static int map_merging(struct viommu_shadow *s, struct run *r, bool any)
 {
-	struct run *left = run_of(viommu__rtree_floor(&s->runs,
-						      r->node.start - 1));
-	struct run *right = run_of(viommu__rtree_find(&s->runs,
-						      r->node.last + 1));
+	struct run *left =
+		run_of(viommu__rtree_floor(&s->runs, r->node.start - 1));
+	struct run *right =
+		run_of(viommu__rtree_find(&s->runs, r->node.last + 1));
 	uint64_t start = r->node.start, last = r->node.last, gpa = r->gpa;
 	int ret;
 
@@ -883,10 +890,10 @@ static int check_backend(const struct viommu_host_backend *be,
 				     "library knows 1..%u",
 				     be->ops->version, VIOMMU_HOST_OPS_VERSION);
 	if (!be->ops->map || !be->ops->unmap)
-		return viommu__error(err, -EINVAL,
-				     "shadow: host ops %s without %s",
-				     be->ops->name ? be->ops->name : "(unnamed)",
-				     be->ops->map ? "unmap" : "map");
+		return viommu__error(
+			err, -EINVAL, "shadow: host ops %s without %s",
+			be->ops->name ? be->ops->name : "(unnamed)",
+			be->ops->map ? "unmap" : "map");
 	return 0;
 }
 
@@ -920,8 +927,8 @@ int viommu_shadow_new(struct viommu_as *as,
 	viommu__rtree_init(&s->gone);
 	pthread_mutex_init(&s->lock, NULL);
 
-	viommu_notifier_config_init(&nc, VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP,
-				    shadow_notify, s);
+	viommu_notifier_config_init(
+		&nc, VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP, shadow_notify, s);
 	nc.batch_begin = shadow_begin;
 	nc.batch_end = shadow_end;
 	ret = viommu_notifier_register(as, &nc, &s->notifier, err);

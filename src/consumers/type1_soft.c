@@ -171,7 +171,8 @@ void viommu_type1_soft_free(struct viommu_type1_soft *s)
 	free(s);
 }
 
-struct viommu_host_backend viommu_type1_soft_backend(struct viommu_type1_soft *s)
+struct viommu_host_backend
+viommu_type1_soft_backend(struct viommu_type1_soft *s)
 {
 	return (struct viommu_host_backend){ &soft_ops, s };
 }
@@ -196,7 +197,8 @@ struct check {
 	bool done;
 };
 
-static int extra_host(struct check *c, uint64_t at, const struct soft_mapping *m)
+static int extra_host(struct check *c, uint64_t at,
+		      const struct soft_mapping *m)
 {
 	return viommu__error(c->err, -EINVAL,
 			     "type1 check: iova 0x%llx: the host maps it "
@@ -219,10 +221,10 @@ static int check_entry(struct check *c, const struct viommu_entry *e)
 		m = mapping_of(viommu__rtree_first_overlap(&c->s->maps, c->pos,
 							   e->iova - 1));
 		if (m)
-			return extra_host(c, m->node.start > c->pos ?
-						     m->node.start :
-						     c->pos,
-					  m);
+			return extra_host(
+				c,
+				m->node.start > c->pos ? m->node.start : c->pos,
+				m);
 	}
 	/* host mappings must cover @e without a hole, with its translation */
 	for (at = e->iova;;) {
@@ -235,8 +237,9 @@ static int check_entry(struct check *c, const struct viommu_entry *e)
 				"type1 check: iova 0x%llx: the guest maps it "
 				"to 0x%llx %s (entry [0x%llx, 0x%llx]) but the "
 				"host does not",
-				(unsigned long long)at, (unsigned long long)want,
-				perm_name(e->perm), (unsigned long long)e->iova,
+				(unsigned long long)at,
+				(unsigned long long)want, perm_name(e->perm),
+				(unsigned long long)e->iova,
 				(unsigned long long)last);
 		/* both sides are linear over the overlap: one point tells */
 		got = m->gpa + (at - m->node.start);
@@ -246,9 +249,9 @@ static int check_entry(struct check *c, const struct viommu_entry *e)
 				"type1 check: iova 0x%llx: the guest maps it "
 				"to 0x%llx %s, the host to 0x%llx %s (host "
 				"mapping [0x%llx, 0x%llx])",
-				(unsigned long long)at, (unsigned long long)want,
-				perm_name(e->perm), (unsigned long long)got,
-				perm_name(m->perm),
+				(unsigned long long)at,
+				(unsigned long long)want, perm_name(e->perm),
+				(unsigned long long)got, perm_name(m->perm),
 				(unsigned long long)m->node.start,
 				(unsigned long long)m->node.last);
 		if (m->node.last >= last)

@@ -62,10 +62,10 @@ static int vfio_map(void *opaque, uint64_t iova, uint64_t size, uint64_t gpa,
 			ret = -EFAULT;
 		if (ret)
 			break;
-		m.flags = (perm & VIOMMU_PERM_READ ? VFIO_DMA_MAP_FLAG_READ :
-						     0) |
-			  (perm & VIOMMU_PERM_WRITE ? VFIO_DMA_MAP_FLAG_WRITE :
-						      0);
+		m.flags =
+			(perm & VIOMMU_PERM_READ ? VFIO_DMA_MAP_FLAG_READ : 0) |
+			(perm & VIOMMU_PERM_WRITE ? VFIO_DMA_MAP_FLAG_WRITE :
+						    0);
 		m.vaddr = (uint64_t)(uintptr_t)hva;
 		m.iova = iova + done;
 		m.size = len;
@@ -183,7 +183,8 @@ void viommu_type1_vfio_close(struct viommu_type1_vfio *v)
 	free(v);
 }
 
-struct viommu_host_backend viommu_type1_vfio_backend(struct viommu_type1_vfio *v)
+struct viommu_host_backend
+viommu_type1_vfio_backend(struct viommu_type1_vfio *v)
 {
 	return (struct viommu_host_backend){ &vfio_ops, v };
 }
@@ -231,7 +232,8 @@ void viommu_type1_vfio_close(struct viommu_type1_vfio *v)
 {
 }
 
-struct viommu_host_backend viommu_type1_vfio_backend(struct viommu_type1_vfio *v)
+struct viommu_host_backend
+viommu_type1_vfio_backend(struct viommu_type1_vfio *v)
 {
 	return (struct viommu_host_backend){ &vfio_ops, v };
 }

@@ -379,8 +379,18 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last,
 		return;
 	}
 	if (dev->report.fault == VIOMMU_FAULT_NONE && ret != -E2BIG) {
-		/* a consumer refused a map: the change was undone */
-		snprintf(msg, sizeof(msg), "%s", err.message);
+		/*
+		 * A consumer refused a map (a host backend full, say) and the
+		 * core undid the change, revocations included.  A guest's
+		 * invalidation cannot fail, and its unmaps must not be
+		 * undone: fault the device like broken tables do, so nothing
+		 * the guest revoked stays usable and nothing refused becomes
+		 * usable, until an invalidation syncs it whole again.
+		 */
+		VTD_COUNT(vtd, consumer_refusals);
+		snprintf(msg, sizeof(msg),
+			 "%s; device faulted until the next invalidation",
+			 err.message);
 	} else {
 		if (ret == -E2BIG)
 			VTD_COUNT(vtd, budget_exceeded);
@@ -389,15 +399,14 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last,
 		snprintf(msg, sizeof(msg), "%s",
 			 dev->report.message[0] ? dev->report.message :
 						  err.message);
-		set_faulted(dev, true);
-		/* first the cause, then what it costs the device */
-		if (vtd->fault_fn)
-			vtd->fault_fn(vtd->fault_opaque, dev->as, msg);
-		viommu_as_update(dev->as, 0, UINT64_MAX, NULL, 0, flags, NULL);
-		return;
 	}
+	set_faulted(dev, true);
+	/* first the cause, then what it costs the device */
 	if (vtd->fault_fn)
 		vtd->fault_fn(vtd->fault_opaque, dev->as, msg);
+	/* device IOTLBs may hold what was never held: drop everything */
+	viommu_as_update(dev->as, 0, UINT64_MAX, NULL, 0,
+			 flags | VIOMMU_UPDATE_WIDE_UNMAP, NULL);
 }
 
 void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,

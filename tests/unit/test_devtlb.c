@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
 
@@ -39,9 +40,8 @@ static void vnew(struct vctx *x, size_t entries)
 
 	memset(x, 0, sizeof(*x));
 	assert_int_equal(viommu_virtio_new(NULL, &x->v, NULL), 0);
-	assert_int_equal(viommu_virtio_endpoint_add(x->v, EPID, "ep", &x->as,
-						    NULL),
-			 0);
+	assert_int_equal(
+		viommu_virtio_endpoint_add(x->v, EPID, "ep", &x->as, NULL), 0);
 	assert_int_equal(viommu_virtio_attach(x->v, 1, EPID, NULL), S_OK);
 	viommu_devtlb_config_init(&cfg);
 	cfg.entries = entries;
@@ -204,9 +204,8 @@ static void test_oversized_invalidation(void **state)
 	assert_int_equal(c.invalidations, 1);
 	assert_int_equal(c.dropped, 64);
 	assert_int_equal(c.entries, 0);
-	assert_int_equal(viommu_devtlb_translate(tlb, MiB(1), VIOMMU_PERM_READ,
-						 &t),
-			 0);
+	assert_int_equal(
+		viommu_devtlb_translate(tlb, MiB(1), VIOMMU_PERM_READ, &t), 0);
 	assert_int_equal(t.fault, VIOMMU_FAULT_NOT_PRESENT);
 
 	/* a wide unmap of a part drops only that part */
@@ -284,9 +283,8 @@ static void test_big_cache(void **state)
 	vunmap(&x, 0, (uint64_t)n * KiB(4));
 	c = counters(&x);
 	assert_int_equal(c.entries, 0);
-	assert_int_equal(viommu_devtlb_translate(x.tlb, 0, VIOMMU_PERM_READ,
-						 &t),
-			 0);
+	assert_int_equal(
+		viommu_devtlb_translate(x.tlb, 0, VIOMMU_PERM_READ, &t), 0);
 	assert_int_equal(t.fault, VIOMMU_FAULT_NOT_PRESENT);
 	vfree(&x);
 }
@@ -294,20 +292,20 @@ static void test_big_cache(void **state)
 /* Device threads look up while the guest maps and unmaps. */
 struct dev_thread {
 	struct vctx *x;
-	volatile bool *stop;
+	atomic_bool *stop;
 	uint64_t seed;
 	unsigned long lookups, bad;
 };
 
 #define PAGES 64
-#define TARGET(page, gen) (GiB(1) + ((uint64_t)(gen) << 24) + (page) * KiB(4))
+#define TARGET(page, gen) (GiB(1) + ((uint64_t)(gen) << 24) + (page)*KiB(4))
 
 static void *device(void *arg)
 {
 	struct dev_thread *d = arg;
 	uint64_t r = d->seed;
 
-	while (!*d->stop) {
+	while (!atomic_load(d->stop)) {
 		struct viommu_translation t;
 		uint64_t page, pa;
 
@@ -331,7 +329,7 @@ static void *device(void *arg)
 
 static void test_lookups_on_other_threads(void **state)
 {
-	volatile bool stop = false;
+	atomic_bool stop = false;
 	struct dev_thread d[2];
 	pthread_t th[2];
 	struct vctx x;
@@ -350,7 +348,7 @@ static void test_lookups_on_other_threads(void **state)
 		for (i = 0; i < PAGES; i++)
 			vunmap(&x, i * KiB(4), KiB(4));
 	}
-	stop = true;
+	atomic_store(&stop, true);
 	for (i = 0; i < 2; i++) {
 		pthread_join(th[i], NULL);
 		assert_int_equal(d[i].bad, 0);

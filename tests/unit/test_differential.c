@@ -1782,6 +1782,14 @@ static void check_change_unmap(const struct tas *ta, const struct tnot *tn,
 			  a, b);
 		return;
 	}
+	if (si->failed && !(tn->flags & MAP) && !pa)
+		/*
+		 * A refused change takes its new entries back from the
+		 * unmap-only consumers too (a device may have cached them
+		 * through translate meanwhile); they never held them, so the
+		 * unmap names no target.  Rule 2 lets them hear more.
+		 */
+		return;
 	for (p = a >> PG_SHIFT; p <= b >> PG_SHIFT; p++) {
 		const struct pte *o = &ta->prev[p], *n = &ta->eff[p];
 		uint64_t x = max64(a, p << PG_SHIFT), want = pa + (x - a);

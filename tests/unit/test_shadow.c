@@ -216,13 +216,13 @@ struct vctx {
 	struct viommu_shadow *sh;
 };
 
-static void vnew(struct vctx *x, uint64_t limit, const struct viommu_virtio_config *vc)
+static void vnew(struct vctx *x, uint64_t limit,
+		 const struct viommu_virtio_config *vc)
 {
 	memset(x, 0, sizeof(*x));
 	assert_int_equal(viommu_virtio_new(vc, &x->v, NULL), 0);
-	assert_int_equal(viommu_virtio_endpoint_add(x->v, EPID, "ep", &x->as,
-						    NULL),
-			 0);
+	assert_int_equal(
+		viommu_virtio_endpoint_add(x->v, EPID, "ep", &x->as, NULL), 0);
 	assert_int_equal(viommu_virtio_attach(x->v, 1, EPID, NULL), S_OK);
 	soft_new(&x->soft, limit);
 }
@@ -332,25 +332,30 @@ static void test_check_names_the_difference(void **state)
 
 	/* the host maps something more */
 	assert_int_equal(hmap(&x.soft, 0x30000, 0x1000, 0), 0);
-	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err), -EINVAL);
+	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err),
+			 -EINVAL);
 	assert_contains(err.message, "iova 0x30000: the host maps it");
 	assert_int_equal(hunmap(&x.soft, 0x30000, 0x1000), 0);
 	/* ... or something less */
 	assert_int_equal(hunmap(&x.soft, 0x10000, 0x2000), 0);
-	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err), -EINVAL);
-	assert_contains(err.message, "iova 0x10000: the guest maps it to 0xa000 "
-				     "rw");
+	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err),
+			 -EINVAL);
+	assert_contains(err.message,
+			"iova 0x10000: the guest maps it to 0xa000 "
+			"rw");
 	assert_contains(err.message, "but the host does not");
 	/* ... or elsewhere, or with other permissions */
 	assert_int_equal(hmap(&x.soft, 0x10000, 0x2000, 0xb000), 0);
-	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err), -EINVAL);
+	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err),
+			 -EINVAL);
 	assert_contains(err.message, "the guest maps it to 0xa000 rw, the host "
 				     "to 0xb000 rw");
 	assert_int_equal(hunmap(&x.soft, 0x10000, 0x2000), 0);
 	assert_int_equal(x.soft.be.ops->map(x.soft.be.opaque, 0x10000, 0x2000,
 					    0xa000, VIOMMU_PERM_READ),
 			 0);
-	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err), -EINVAL);
+	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err),
+			 -EINVAL);
 	assert_contains(err.message, "the host to 0xa000 r");
 	assert_int_equal(hunmap(&x.soft, 0x10000, 0x2000), 0);
 	/* cut differently is still equal: two host mappings for one entry */
@@ -435,16 +440,21 @@ static void test_backend_checked(void **state)
 	struct vctx x;
 
 	vnew(&x, 0, NULL);
-	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err), -EINVAL);
+	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err),
+			 -EINVAL);
 	assert_contains(err.message, "half without unmap");
 	ops.version = 0;
-	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err), -EINVAL);
+	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err),
+			 -EINVAL);
 	assert_contains(err.message, "version 0");
 	ops.version = VIOMMU_HOST_OPS_VERSION + 1;
-	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err), -EINVAL);
+	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err),
+			 -EINVAL);
 	be.ops = NULL;
-	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err), -EINVAL);
-	assert_int_equal(viommu_shadow_new(x.as, NULL, NULL, &sh, &err), -EINVAL);
+	assert_int_equal(viommu_shadow_new(x.as, &be, NULL, &sh, &err),
+			 -EINVAL);
+	assert_int_equal(viommu_shadow_new(x.as, NULL, NULL, &sh, &err),
+			 -EINVAL);
 	assert_int_equal(viommu_shadow_new(NULL, &x.soft.be, NULL, &sh, &err),
 			 -EINVAL);
 	assert_int_equal(viommu_as_notify_flags(x.as), 0);
@@ -593,7 +603,8 @@ static void test_cut_run_at_the_limit(void **state)
 	assert_int_equal(c.host_entries, 1);
 	assert_int_equal(c.unsynced, 1);
 	assert_int_equal(c.host_errors, 1);
-	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err), -EINVAL);
+	assert_int_equal(viommu_type1_soft_check(x.soft.s, x.as, &err),
+			 -EINVAL);
 	/* one rest made it, the other did not */
 	assert_contains(err.message, "but the host does not");
 	viommu_shadow_last_error(x.sh, &err);
@@ -617,11 +628,12 @@ static void test_whole_space(void **state)
 	vnew(&x, 0, &vc);
 	vshadow(&x, true, true, 0);
 	/* 2^64 bytes: the host gets two halves, whose sizes fit */
-	assert_int_equal(viommu_virtio_map(x.v, 1, 0, UINT64_MAX, 0, F_RW, NULL),
-			 S_OK);
+	assert_int_equal(
+		viommu_virtio_map(x.v, 1, 0, UINT64_MAX, 0, F_RW, NULL), S_OK);
 	assert_synced(&x);
 	assert_int_equal(counters(&x).host_entries, 2);
-	assert_int_equal(viommu_virtio_unmap(x.v, 1, 0, UINT64_MAX, NULL), S_OK);
+	assert_int_equal(viommu_virtio_unmap(x.v, 1, 0, UINT64_MAX, NULL),
+			 S_OK);
 	assert_synced(&x);
 	assert_int_equal(counters(&x).host_entries, 0);
 	vfree(&x);
@@ -656,9 +668,8 @@ static void dnew(struct dctx *x, bool caching_mode)
 			 0);
 	assert_int_equal(viommu_vtd_driver_domain_new(x->drv, 1, NULL), 0);
 	assert_int_equal(viommu_vtd_driver_attach(x->drv, SID, 1, NULL), 0);
-	assert_int_equal(viommu_vtd_device_add(x->vtd, SID, "dev", &x->as,
-					       NULL),
-			 0);
+	assert_int_equal(
+		viommu_vtd_device_add(x->vtd, SID, "dev", &x->as, NULL), 0);
 	soft_new(&x->soft, 0);
 }
 
@@ -705,10 +716,9 @@ static uint64_t ring(bool coalesce, bool live, struct viommu_shadow_counters *c)
 	for (uint64_t i = 0; i < 256; i++) {
 		uint64_t iova = MiB(16) + i * KiB(16);
 
-		assert_int_equal(viommu_vtd_driver_map(x.drv, 1, iova,
-						       MiB(64) + i * KiB(16),
-						       KiB(16), VIOMMU_PERM_RW,
-						       KiB(4), NULL),
+		assert_int_equal(viommu_vtd_driver_map(
+					 x.drv, 1, iova, MiB(64) + i * KiB(16),
+					 KiB(16), VIOMMU_PERM_RW, KiB(4), NULL),
 				 0);
 		assert_int_equal(viommu_vtd_driver_invalidate(x.drv, 1, iova,
 							      KiB(16), NULL),
