@@ -317,7 +317,8 @@ static int swap_entries(struct viommu_as *as, const struct entry_vec *from,
 	if (ret) {
 		for (i = k = 0; i < done; i++)
 			if (!has_twin(&to->v[i], from, &k))
-				viommu__emap_remove(&as->entries, to->v[i].iova);
+				viommu__emap_remove(&as->entries,
+						    to->v[i].iova);
 		/* removing freed at least as much as re-inserting needs */
 		for (i = k = 0; i < from->n; i++) {
 			if (has_twin(&from->v[i], to, &k))

@@ -121,9 +121,9 @@ static struct emap_inner *to_inner(struct viommu__emap_node *n)
 static uint16_t meta_pack(uint64_t addr_mask, unsigned perm)
 {
 	/* addr_mask is 2^order - 1: its trailing ones count the order */
-	unsigned order = addr_mask == UINT64_MAX
-				 ? 64
-				 : (unsigned)__builtin_ctzll(~addr_mask);
+	unsigned order = addr_mask == UINT64_MAX ?
+				 64 :
+				 (unsigned)__builtin_ctzll(~addr_mask);
 
 	return (uint16_t)(order | (perm & VIOMMU_PERM_RW)
 					  << EMAP_META_PERM_SHIFT);

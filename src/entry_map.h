@@ -44,7 +44,8 @@ int viommu__emap_insert(struct viommu__emap *map, const struct viommu_entry *e);
  * Give the entry starting exactly at @e->iova, of @e's size, @e's target
  * and permissions, in place (no allocation).  Returns 0 or -ENOENT.
  */
-int viommu__emap_replace(struct viommu__emap *map, const struct viommu_entry *e);
+int viommu__emap_replace(struct viommu__emap *map,
+			 const struct viommu_entry *e);
 
 /* Remove the entry starting exactly at @iova.  Returns 0 or -ENOENT. */
 int viommu__emap_remove(struct viommu__emap *map, uint64_t iova);

@@ -21,7 +21,7 @@
 	X(ERANGE, "out of range")                                              \
 	X(EFAULT, "bad address")                                               \
 	X(ENODEV, "no such device")                                            \
-	X(E2BIG, "too big")                                                      \
+	X(E2BIG, "too big")                                                    \
 	X(EROFS, "read-only")
 
 const char *viommu_strerror(int code)

@@ -17,7 +17,8 @@ static const struct command {
 } commands[] = {
 	{ "workload", cmd_workload,
 	  "a simulated VM: streaming DMA through both kinds of consumer" },
-	{ "run", cmd_run, "play a scenario file and print what consumers hear" },
+	{ "run", cmd_run,
+	  "play a scenario file and print what consumers hear" },
 	{ "bench", cmd_bench, "measure the design against QEMU's structure" },
 	{ "demo", cmd_demo,
 	  "show the change engine on a small built-in guest" },

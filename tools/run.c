@@ -86,8 +86,8 @@ static void divergence(struct runner *r, const char *fmt, ...)
 
 	if (r->diverged[0])
 		return;
-	n = snprintf(r->diverged, sizeof(r->diverged), "%s:%u: verify: ",
-		     r->sc->file, r->line);
+	n = snprintf(r->diverged, sizeof(r->diverged),
+		     "%s:%u: verify: ", r->sc->file, r->line);
 	va_start(ap, fmt);
 	vsnprintf(r->diverged + n, sizeof(r->diverged) - n, fmt, ap);
 	va_end(ap);
@@ -99,16 +99,16 @@ static int on_event(struct viommu_notifier *handle,
 	struct run_notifier *n = opaque;
 	struct runner *r = n->r;
 	const struct viommu_entry *e = &ev->entry;
-	const char *type = ev->type == VIOMMU_NOTIFY_MAP     ? "map"
-			   : ev->type == VIOMMU_NOTIFY_UNMAP ? "unmap"
-							     : "deviotlb-unmap";
+	const char *type = ev->type == VIOMMU_NOTIFY_MAP   ? "map" :
+			   ev->type == VIOMMU_NOTIFY_UNMAP ? "unmap" :
+							     "deviotlb-unmap";
 
 	fprintf(r->out, "%u %s %s iova=0x%" PRIx64 " size=", r->line, n->name,
 		type, e->iova);
 	print_size(r->out, e->addr_mask);
 	if (ev->type == VIOMMU_NOTIFY_MAP)
-		fprintf(r->out, " pa=0x%" PRIx64 " perm=%s",
-			e->translated_addr, perm_str(e->perm));
+		fprintf(r->out, " pa=0x%" PRIx64 " perm=%s", e->translated_addr,
+			perm_str(e->perm));
 	fputc('\n', r->out);
 
 	if (r->verify && n->synced && (n->flags & VIOMMU_NOTIFY_MAP) &&
@@ -121,16 +121,19 @@ static int on_event(struct viommu_notifier *handle,
 			ret = shadow_unmap(&n->shadow, e->iova,
 					   e->iova + e->addr_mask);
 		if (ret == -EEXIST)
-			divergence(r, "notifier %s told to map iova=0x%" PRIx64
-				      " over a mapping it holds",
+			divergence(r,
+				   "notifier %s told to map iova=0x%" PRIx64
+				   " over a mapping it holds",
 				   n->name, e->iova);
 		else if (ret == -EINVAL)
-			divergence(r, "notifier %s told to unmap iova=0x%" PRIx64
-				      ", which cuts a mapping it holds",
+			divergence(r,
+				   "notifier %s told to unmap iova=0x%" PRIx64
+				   ", which cuts a mapping it holds",
 				   n->name, e->iova);
 		else if (ret == -ENOENT)
-			divergence(r, "notifier %s told to unmap iova=0x%" PRIx64
-				      " where it holds nothing",
+			divergence(r,
+				   "notifier %s told to unmap iova=0x%" PRIx64
+				   " where it holds nothing",
 				   n->name, e->iova);
 	}
 	return 0;
@@ -139,8 +142,7 @@ static int on_event(struct viommu_notifier *handle,
 static void print_flags_if_changed(struct runner *r, struct run_device *dev,
 				   unsigned before)
 {
-	static const char *const names[] = { "map", "unmap",
-					     "deviotlb-unmap" };
+	static const char *const names[] = { "map", "unmap", "deviotlb-unmap" };
 	unsigned now = viommu_as_notify_flags(dev->as), i;
 	bool first = true;
 
@@ -192,7 +194,7 @@ static int do_notifier(struct runner *r, const struct sc_cmd *c)
 		return 0;
 	}
 	n->synced = !viommu_as_for_each_mapping(dev->as, c->start, c->last,
-						 stop_at_first, NULL);
+						stop_at_first, NULL);
 	print_flags_if_changed(r, dev, before);
 	return 0;
 }
@@ -348,8 +350,9 @@ static void verify_notifier(struct runner *r, struct run_notifier *n)
 	viommu_as_for_each_mapping(n->dev->as, n->start, n->last, expect_entry,
 				   &x);
 	if (x.bad || x.at != n->shadow.n)
-		divergence(r, "notifier %s holds %zu mappings that differ "
-			      "from the %s in effect in its range",
+		divergence(r,
+			   "notifier %s holds %zu mappings that differ "
+			   "from the %s in effect in its range",
 			   n->name, n->shadow.n,
 			   x.at == n->shadow.n ? "mappings" : "ones");
 }
@@ -384,8 +387,9 @@ static void verify_all(struct runner *r)
 	for (i = 0; i < r->ndevs && !r->diverged[0]; i++)
 		if (viommu_as_for_each_mapping(r->devs[i].as, 0, UINT64_MAX,
 					       check_model, &r->devs[i]))
-			divergence(r, "device %s: an entry in effect is not "
-				      "what the model translates",
+			divergence(r,
+				   "device %s: an entry in effect is not "
+				   "what the model translates",
 				   r->devs[i].name);
 }
 
@@ -451,8 +455,8 @@ int scenario_run(struct scenario *sc, FILE *out, FILE *err, bool verify)
 
 	r.devs = calloc(sc->n + 1, sizeof(*r.devs));
 	r.nots = calloc(sc->n + 1, sizeof(*r.nots));
-	r.backend = sc->iommu == SC_IOMMU_VIRTIO ? &run_virtio_backend
-						 : &run_vtd_backend;
+	r.backend = sc->iommu == SC_IOMMU_VIRTIO ? &run_virtio_backend :
+						   &run_vtd_backend;
 	if (r.devs && r.nots) {
 		if (!r.backend->init(&r))
 			status = play(&r);
@@ -491,8 +495,9 @@ int cmd_run(int argc, char **argv)
 				argv[i]);
 			return EXIT_FILE_ERROR;
 		} else if (file) {
-			fprintf(stderr, "viommu run: one scenario file, not "
-					"'%s' too\n",
+			fprintf(stderr,
+				"viommu run: one scenario file, not "
+				"'%s' too\n",
 				argv[i]);
 			return EXIT_FILE_ERROR;
 		} else {

@@ -25,8 +25,8 @@ static int init(struct runner *r)
 	viommu_virtio_config_init(&cfg);
 	cfg.page_size_mask = ~(r->sc->page_size - 1);
 	cfg.input_start = 0;
-	cfg.input_last = r->sc->aw >= 64 ? UINT64_MAX
-					 : (UINT64_C(1) << r->sc->aw) - 1;
+	cfg.input_last = r->sc->aw >= 64 ? UINT64_MAX :
+					   (UINT64_C(1) << r->sc->aw) - 1;
 	if (viommu_virtio_new(&cfg, &v, &err)) {
 		fprintf(stderr, "%s: virtio-iommu: %s\n", r->sc->file,
 			err.message);
@@ -106,8 +106,9 @@ static int command(struct runner *r, const struct sc_cmd *c)
 	case SC_DETACH:
 		dev = runner_device(r, c->name);
 		if (!dev->attached) {
-			runner_guest_error(r, "detach %s: not attached to a "
-					      "domain",
+			runner_guest_error(r,
+					   "detach %s: not attached to a "
+					   "domain",
 					   dev->name);
 			return 0;
 		}
@@ -131,8 +132,9 @@ static int command(struct runner *r, const struct sc_cmd *c)
 		return 0;
 	default:
 		/* the checker lets no vtd-only command through */
-		fprintf(stderr, "%s:%u: internal error: command %d is not "
-				"for virtio\n",
+		fprintf(stderr,
+			"%s:%u: internal error: command %d is not "
+			"for virtio\n",
 			r->sc->file, r->line, (int)c->kind);
 		return -EINVAL;
 	}

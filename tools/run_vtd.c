@@ -47,7 +47,8 @@ static int init(struct runner *r)
 	cfg.caching_mode = r->sc->caching_mode;
 	cfg.device_iotlb = r->sc->device_iotlb;
 	if (viommu_ram_new(r->sc->ram_size, &s->ram, &err)) {
-		fprintf(stderr, "%s: guest RAM: %s\n", r->sc->file, err.message);
+		fprintf(stderr, "%s: guest RAM: %s\n", r->sc->file,
+			err.message);
 		return -ENOMEM;
 	}
 	s->mem = viommu_ram_memory(s->ram);
@@ -163,8 +164,8 @@ static int command(struct runner *r, const struct sc_cmd *c)
 		return 0;
 	case SC_REG_READ:
 		viommu_vtd_mmio_read(s->vtd, c->iova, c->width, &value);
-		fprintf(r->out, "%u reg offset=0x%" PRIx64 " value=0x%" PRIx64
-				"\n",
+		fprintf(r->out,
+			"%u reg offset=0x%" PRIx64 " value=0x%" PRIx64 "\n",
 			r->line, c->iova, value);
 		return 0;
 	case SC_QI:
@@ -196,9 +197,9 @@ static int command(struct runner *r, const struct sc_cmd *c)
 		ret = viommu_vtd_driver_detach(s->drv, (uint16_t)dev->id, &err);
 		break;
 	case SC_MAP:
-		ret = viommu_vtd_driver_map(s->drv, (uint16_t)c->domain, c->iova,
-					    c->pa, c->size, c->perm, c->page,
-					    &err);
+		ret = viommu_vtd_driver_map(s->drv, (uint16_t)c->domain,
+					    c->iova, c->pa, c->size, c->perm,
+					    c->page, &err);
 		break;
 	case SC_UNMAP:
 		ret = viommu_vtd_driver_unmap(s->drv, (uint16_t)c->domain,
@@ -219,14 +220,15 @@ static int command(struct runner *r, const struct sc_cmd *c)
 			s->drv, (uint16_t)dev->id, c->iova, c->size, &err);
 		break;
 	case SC_PTE:
-		ret = viommu_vtd_driver_write_pte(
-			s->drv, (uint16_t)c->domain, c->iova, c->level,
-			c->value, c->opts & SC_PTE_SELF, (unsigned)c->count,
-			&err);
+		ret = viommu_vtd_driver_write_pte(s->drv, (uint16_t)c->domain,
+						  c->iova, c->level, c->value,
+						  c->opts & SC_PTE_SELF,
+						  (unsigned)c->count, &err);
 		break;
 	default:
-		fprintf(stderr, "%s:%u: internal error: command %d is not "
-				"for vtd\n",
+		fprintf(stderr,
+			"%s:%u: internal error: command %d is not "
+			"for vtd\n",
 			r->sc->file, r->line, (int)c->kind);
 		return -EINVAL;
 	}

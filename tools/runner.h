@@ -62,7 +62,7 @@ struct runner {
 	struct run_notifier *nots;
 	size_t nnots;
 	const struct run_backend *backend;
-	void *model; /* the backend's state */
+	void *model;	    /* the backend's state */
 	char diverged[512]; /* --verify: the first broken rule */
 };
 

@@ -127,8 +127,9 @@ static bool get_num(struct line_ctx *lc, const char *key, bool required,
 		return true;
 	}
 	if (!parse_number(kv->value, out)) {
-		error_at(lc, "%s=%s is not a number (decimal or 0x hex, "
-			     "optionally with K, M, G or T)",
+		error_at(lc,
+			 "%s=%s is not a number (decimal or 0x hex, "
+			 "optionally with K, M, G or T)",
 			 key, kv->value);
 		return false;
 	}
@@ -203,15 +204,17 @@ static bool parse_flags(struct line_ctx *lc, const char *v, unsigned *flags)
 		else if (!strcmp(f, "deviotlb-unmap"))
 			*flags |= VIOMMU_NOTIFY_DEVIOTLB_UNMAP;
 		else {
-			error_at(lc, "flags: unknown flag '%s' (map, unmap, "
-				     "deviotlb-unmap)",
+			error_at(lc,
+				 "flags: unknown flag '%s' (map, unmap, "
+				 "deviotlb-unmap)",
 				 f);
 			ok = false;
 		}
 	}
 	free(copy);
 	if (ok && !*flags) {
-		error_at(lc, "flags: at least one of map, unmap, deviotlb-unmap");
+		error_at(lc,
+			 "flags: at least one of map, unmap, deviotlb-unmap");
 		ok = false;
 	}
 	return ok;
@@ -233,7 +236,10 @@ static bool parse_bdf(const char *v, unsigned *bdf)
 
 /* ---- names: devices and notifiers share one namespace ---- */
 
-enum sym_kind { SYM_DEVICE, SYM_NOTIFIER };
+enum sym_kind {
+	SYM_DEVICE,
+	SYM_NOTIFIER
+};
 
 struct sym {
 	char *name;
@@ -271,8 +277,8 @@ static struct sym *sym_add(struct symtab *st, const char *name,
 		st->v = nv;
 		st->cap = cap;
 	}
-	st->v[st->n] = (struct sym){ strdup(name), kind, kind == SYM_NOTIFIER,
-				     false };
+	st->v[st->n] =
+		(struct sym){ strdup(name), kind, kind == SYM_NOTIFIER, false };
 	return &st->v[st->n++];
 }
 
@@ -349,8 +355,9 @@ static void check_domain_ref(struct line_ctx *lc, struct symtab *st,
 			     uint64_t id, bool ok)
 {
 	if (ok && !domain_known(st, id))
-		error_at(lc, "domain %llu does not exist (create it with "
-			     "'domain %llu' first)",
+		error_at(lc,
+			 "domain %llu does not exist (create it with "
+			 "'domain %llu' first)",
 			 (unsigned long long)id, (unsigned long long)id);
 }
 
@@ -389,7 +396,8 @@ static void check_map_range(struct line_ctx *lc, struct sc_cmd *c, bool has_pa,
 			 has_pa ? "pa and " : "", unit,
 			 (unsigned long long)align);
 	if (c->size && c->iova + (c->size - 1) < c->iova)
-		error_at(lc, "iova + size goes past the end of the 64-bit space");
+		error_at(lc,
+			 "iova + size goes past the end of the 64-bit space");
 	else if (is_vtd(lc) && c->size &&
 		 (c->iova + (c->size - 1)) >> lc->sc->aw)
 		error_at(lc, "range goes beyond the %u-bit address width",
@@ -414,8 +422,9 @@ static void parse_iommu(struct line_ctx *lc, struct sc_cmd *c)
 		get_onoff(lc, "device-iotlb", &sc->device_iotlb);
 		if (get_num(lc, "aw", false, &v, &present) && present) {
 			if (v != 39 && v != 48 && v != 57)
-				error_at(lc, "aw=%llu: vtd supports 39, 48 "
-					     "or 57",
+				error_at(lc,
+					 "aw=%llu: vtd supports 39, 48 "
+					 "or 57",
 					 (unsigned long long)v);
 			else
 				sc->aw = (unsigned)v;
@@ -426,8 +435,9 @@ static void parse_iommu(struct line_ctx *lc, struct sc_cmd *c)
 		sc->aw = 48;
 		if (get_num(lc, "page-size", false, &v, &present) && present) {
 			if (!v || (v & (v - 1)) || v < 4 * KiB)
-				error_at(lc, "page-size=0x%llx: a power of "
-					     "two of at least 4K",
+				error_at(lc,
+					 "page-size=0x%llx: a power of "
+					 "two of at least 4K",
 					 (unsigned long long)v);
 			else
 				sc->page_size = v;
@@ -473,12 +483,14 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 				error_at(lc, "domain: '%s' is not a number",
 					 lc->pos[0]);
 			else if (is_vtd(lc) && c->domain > 0xffff)
-				error_at(lc, "domain %llu: vtd domain ids are "
-					     "16 bits",
+				error_at(lc,
+					 "domain %llu: vtd domain ids are "
+					 "16 bits",
 					 (unsigned long long)c->domain);
 			else if (!is_vtd(lc) && c->domain > 0xffffffffull)
-				error_at(lc, "domain %llu: virtio domain ids "
-					     "are 32 bits",
+				error_at(lc,
+					 "domain %llu: virtio domain ids "
+					 "are 32 bits",
 					 (unsigned long long)c->domain);
 			else if (domain_known(st, c->domain))
 				error_at(lc, "domain %llu already exists",
@@ -492,9 +504,10 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 		if (find_key(lc, "bdf")) {
 			need_vtd(lc, "device bdf=");
 			if (!parse_bdf(get_str(lc, "bdf", true), &c->bdf))
-				error_at(lc, "bdf=%s: expected BB:DD.F in hex "
-					     "(device up to 1f, function up "
-					     "to 7)",
+				error_at(lc,
+					 "bdf=%s: expected BB:DD.F in hex "
+					 "(device up to 1f, function up "
+					 "to 7)",
 					 get_str(lc, "bdf", true));
 			c->opts |= SC_HAS_BDF;
 			if (find_key(lc, "domain"))
@@ -584,9 +597,11 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 			if (get_num(lc, "page", false, &c->page, &present) &&
 			    present) {
 				need_vtd(lc, "map page=");
-				if (c->page != 4 * KiB && c->page != 2048 * KiB &&
+				if (c->page != 4 * KiB &&
+				    c->page != 2048 * KiB &&
 				    c->page != 1024 * 1024 * KiB) {
-					error_at(lc, "page=0x%llx: 4K, 2M or 1G",
+					error_at(lc,
+						 "page=0x%llx: 4K, 2M or 1G",
 						 (unsigned long long)c->page);
 					ok = false;
 				}
@@ -610,9 +625,9 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 				c->opts |= SC_HAS_RANGE;
 				ok = get_num(lc, "iova", true, &c->iova, NULL);
 				ok &= get_num(lc, "size", true, &c->size, NULL);
-				if (ok && (!c->size || (c->size & (c->size - 1)) ||
-					   c->size < 4 * KiB ||
-					   c->iova % c->size))
+				if (ok &&
+				    (!c->size || (c->size & (c->size - 1)) ||
+				     c->size < 4 * KiB || c->iova % c->size))
 					error_at(lc, "page-selective "
 						     "invalidation: size must "
 						     "be a power of two of at "
@@ -653,9 +668,11 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 		check_domain_ref(lc, st, c->domain, ok);
 		get_num(lc, "iova", true, &c->iova, NULL);
 		if (get_num(lc, "level", true, &v, NULL)) {
-			if (v < 1 || v > 5 || (is_vtd(lc) && v > (sc->aw - 12) / 9))
-				error_at(lc, "level=%llu: between 1 and %u for "
-					     "aw=%u",
+			if (v < 1 || v > 5 ||
+			    (is_vtd(lc) && v > (sc->aw - 12) / 9))
+				error_at(lc,
+					 "level=%llu: between 1 and %u for "
+					 "aw=%u",
 					 (unsigned long long)v,
 					 is_vtd(lc) ? (sc->aw - 12) / 9 : 5,
 					 sc->aw);
@@ -710,8 +727,9 @@ static void parse_command(struct line_ctx *lc, struct symtab *st,
 				c->width = (unsigned)v;
 		}
 		if (c->iova % c->width)
-			error_at(lc, "offset 0x%llx is not aligned to the "
-				     "access size %u",
+			error_at(lc,
+				 "offset 0x%llx is not aligned to the "
+				 "access size %u",
 				 (unsigned long long)c->iova, c->width);
 	} else if (!strcmp(word, "qi")) {
 		c->kind = SC_QI;
@@ -818,8 +836,9 @@ int scenario_load(const char *file, struct scenario *sc, FILE *errors)
 
 			if (!eq) {
 				if (lc.nkv) {
-					error_at(&lc, "'%s': expected "
-						      "key=value",
+					error_at(&lc,
+						 "'%s': expected "
+						 "key=value",
 						 words[i]);
 					continue;
 				}
@@ -839,7 +858,8 @@ int scenario_load(const char *file, struct scenario *sc, FILE *errors)
 				error_at(&lc, "key %s= given twice", words[i]);
 				continue;
 			}
-			lc.kv[lc.nkv++] = (struct kv){ words[i], eq + 1, false };
+			lc.kv[lc.nkv++] =
+				(struct kv){ words[i], eq + 1, false };
 		}
 		c.line = lc.line;
 		if (!strcmp(words[0], "iommu")) {

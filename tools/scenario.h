@@ -33,32 +33,35 @@ enum sc_kind {
 	SC_QI,
 };
 
-enum sc_iommu { SC_IOMMU_VTD, SC_IOMMU_VIRTIO };
+enum sc_iommu {
+	SC_IOMMU_VTD,
+	SC_IOMMU_VIRTIO
+};
 
 /* Which optional parts a command carried. */
-#define SC_HAS_RANGE (1u << 0)  /* iova= size= on invalidate */
-#define SC_GLOBAL (1u << 1)     /* invalidate global */
-#define SC_HAS_BDF (1u << 2)    /* device NAME bdf= */
-#define SC_PTE_SELF (1u << 3)   /* pte value=self */
+#define SC_HAS_RANGE (1u << 0) /* iova= size= on invalidate */
+#define SC_GLOBAL (1u << 1)    /* invalidate global */
+#define SC_HAS_BDF (1u << 2)   /* device NAME bdf= */
+#define SC_PTE_SELF (1u << 3)  /* pte value=self */
 
 /* One command, every field already converted and checked. */
 struct sc_cmd {
 	enum sc_kind kind;
 	unsigned line;
 	unsigned opts;
-	char *name;        /* device or notifier it is about */
-	char *device;      /* notifier/translate/invalidate-devtlb device= */
-	char *path;        /* image file=, resolved against the scenario */
+	char *name;   /* device or notifier it is about */
+	char *device; /* notifier/translate/invalidate-devtlb device= */
+	char *path;   /* image file=, resolved against the scenario */
 	uint64_t domain;
 	uint64_t iova, pa, size, page;
 	uint64_t start, last; /* notifier range, inclusive */
 	uint64_t value, value_hi;
 	uint64_t count;
-	unsigned flags;    /* VIOMMU_NOTIFY_* */
-	unsigned perm;     /* VIOMMU_PERM_* (map perm, translate access) */
+	unsigned flags; /* VIOMMU_NOTIFY_* */
+	unsigned perm;	/* VIOMMU_PERM_* (map perm, translate access) */
 	unsigned level;
-	unsigned bdf;      /* bus << 8 | dev << 3 | fn */
-	unsigned width;    /* reg size: 4 or 8 */
+	unsigned bdf;	/* bus << 8 | dev << 3 | fn */
+	unsigned width; /* reg size: 4 or 8 */
 };
 
 struct scenario {

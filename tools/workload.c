@@ -37,7 +37,11 @@
 #define BIG_SLOTS 4
 #define PHASE_OPS 4096
 
-enum mode { STRICT, LAZY, MIXED };
+enum mode {
+	STRICT,
+	LAZY,
+	MIXED
+};
 
 struct buffer {
 	bool mapped;
@@ -87,8 +91,7 @@ static uint64_t rnd(struct workload *w)
 	return w->rng * UINT64_C(2685821657736338717);
 }
 
-static void problem(struct workload *w, const char *fmt, uint64_t a,
-		    uint64_t b)
+static void problem(struct workload *w, const char *fmt, uint64_t a, uint64_t b)
 {
 	if (!w->st.first_problem[0])
 		snprintf(w->st.first_problem, sizeof(w->st.first_problem), fmt,
@@ -125,8 +128,9 @@ static void dma(struct workload *w, unsigned dev, const struct buffer *b)
 	    t.entry.translated_addr + (b->iova + off - t.entry.iova) !=
 		    b->pa + off) {
 		w->st.bad_lookups++;
-		problem(w, "device lookup of iova 0x%" PRIx64 " gave the wrong "
-			   "answer (fault %" PRIu64 ")",
+		problem(w,
+			"device lookup of iova 0x%" PRIx64 " gave the wrong "
+			"answer (fault %" PRIu64 ")",
 			b->iova + off, (uint64_t)t.fault);
 	}
 }
@@ -143,8 +147,9 @@ static void check_revoked(struct workload *w, unsigned dev, uint64_t iova)
 	w->st.revoked_checked++;
 	if (t.fault == VIOMMU_FAULT_NONE) {
 		w->st.bad_lookups++;
-		problem(w, "device %" PRIu64 " still translates iova 0x%" PRIx64
-			   " after the guest revoked and invalidated it",
+		problem(w,
+			"device %" PRIu64 " still translates iova 0x%" PRIx64
+			" after the guest revoked and invalidated it",
 			(uint64_t)dev, iova);
 	}
 }
@@ -279,8 +284,8 @@ static void progress(const struct workload *w, double done)
 	fputs("\r  [", stderr);
 	for (i = 0; i < width; i++)
 		fputc(i < fill ? '=' : ' ', stderr);
-	fprintf(stderr, "] %3d%%  %" PRIu64 " guest operations", (int)(done * 100),
-		w->st.ops);
+	fprintf(stderr, "] %3d%%  %" PRIu64 " guest operations",
+		(int)(done * 100), w->st.ops);
 	fflush(stderr);
 }
 
@@ -317,7 +322,8 @@ static int setup(struct workload *w, struct viommu_error *err)
 	if (!ret)
 		ret = viommu_type1_soft_new(&hc, &w->host, err);
 	if (!ret) {
-		struct viommu_host_backend be = viommu_type1_soft_backend(w->host);
+		struct viommu_host_backend be =
+			viommu_type1_soft_backend(w->host);
 
 		ret = viommu_shadow_new(w->g.as[0], &be, NULL, &w->shadow, err);
 	}
@@ -361,7 +367,8 @@ static void report(struct workload *w, double elapsed)
 	if (w->opt.json) {
 		printf("{\"iommu\": \"%s\", \"seed\": %" PRIu64
 		       ", \"mode\": \"%s\", \"seconds\": %.3f, "
-		       "\"guest_ops\": %" PRIu64 ", \"guest_ops_per_sec\": %.0f, "
+		       "\"guest_ops\": %" PRIu64
+		       ", \"guest_ops_per_sec\": %.0f, "
 		       "\"guest_maps\": %" PRIu64 ", \"guest_unmaps\": %" PRIu64
 		       ", \"invalidations\": %" PRIu64 ", "
 		       "\"notify_map\": %" PRIu64 ", \"notify_unmap\": %" PRIu64
@@ -371,21 +378,24 @@ static void report(struct workload *w, double elapsed)
 		       ", \"host_entries\": %" PRIu64
 		       ", \"host_entries_peak\": %" PRIu64
 		       ", \"host_entry_limit\": %u, "
-		       "\"devtlb_hits\": %" PRIu64 ", \"devtlb_misses\": %" PRIu64
+		       "\"devtlb_hits\": %" PRIu64
+		       ", \"devtlb_misses\": %" PRIu64
 		       ", \"devtlb_hit_rate\": %.4f, "
 		       "\"lookups_checked\": %" PRIu64
 		       ", \"revoked_checked\": %" PRIu64
-		       ", \"bad_lookups\": %" PRIu64 ", \"host_checks\": %" PRIu64
+		       ", \"bad_lookups\": %" PRIu64
+		       ", \"host_checks\": %" PRIu64
 		       ", \"bad_host_checks\": %" PRIu64
 		       ", \"consistent\": %s}\n",
 		       w->opt.virtio ? "virtio" : "vtd", w->opt.seed,
 		       mode_name(w->opt.mode), elapsed, w->st.ops, ops_per_sec,
 		       w->st.maps, w->st.unmaps, w->st.flushes, sc.guest_maps,
 		       sc.guest_unmaps, tc.invalidations, hc.maps, hc.unmaps,
-		       hc.entries, hc.peak, VIOMMU_TYPE1_DEFAULT_DMA_ENTRY_LIMIT,
-		       tc.hits, tc.misses, hit_rate, w->st.lookups,
-		       w->st.revoked_checked, w->st.bad_lookups, w->st.checks,
-		       w->st.bad_checks, ok ? "true" : "false");
+		       hc.entries, hc.peak,
+		       VIOMMU_TYPE1_DEFAULT_DMA_ENTRY_LIMIT, tc.hits, tc.misses,
+		       hit_rate, w->st.lookups, w->st.revoked_checked,
+		       w->st.bad_lookups, w->st.checks, w->st.bad_checks,
+		       ok ? "true" : "false");
 		return;
 	}
 	printf("viommu workload: %s, %" PRIu64 " MiB guest, seed %" PRIu64
@@ -394,8 +404,7 @@ static void report(struct workload *w, double elapsed)
 	       w->opt.ram >> 20, w->opt.seed, mode_name(w->opt.mode), elapsed);
 	printf("  %-34s %12" PRIu64 "   (%.0f per second)\n",
 	       "guest operations", w->st.ops, ops_per_sec);
-	printf("  %-34s %12" PRIu64 " / %" PRIu64 "   (%" PRIu64
-	       " of 2 MiB)\n",
+	printf("  %-34s %12" PRIu64 " / %" PRIu64 "   (%" PRIu64 " of 2 MiB)\n",
 	       "guest maps / unmaps", w->st.maps, w->st.unmaps, w->st.big_maps);
 	if (!w->opt.virtio)
 		printf("  %-34s %12" PRIu64 "\n", "guest invalidations",
@@ -412,12 +421,11 @@ static void report(struct workload *w, double elapsed)
 	       VIOMMU_TYPE1_DEFAULT_DMA_ENTRY_LIMIT, hc.entries);
 	printf("  %-34s %11.1f%%   (%" PRIu64 " hits, %" PRIu64 " misses)\n",
 	       "device IOTLB hit rate", 100 * hit_rate, tc.hits, tc.misses);
-	printf("  %-34s %12" PRIu64 "   (%" PRIu64
-	       " of revoked addresses)\n",
+	printf("  %-34s %12" PRIu64 "   (%" PRIu64 " of revoked addresses)\n",
 	       "device lookups checked", w->st.lookups + w->st.revoked_checked,
 	       w->st.revoked_checked);
-	printf("  %-34s %12s   (%" PRIu64 " host checks)\n",
-	       "consistency", ok ? "passed" : "FAILED", w->st.checks);
+	printf("  %-34s %12s   (%" PRIu64 " host checks)\n", "consistency",
+	       ok ? "passed" : "FAILED", w->st.checks);
 	if (!ok)
 		printf("\n  first problem: %s\n", w->st.first_problem);
 }
@@ -455,12 +463,22 @@ static bool parse_size(const char *s, uint64_t *out)
 	if (*end && end[1])
 		return false;
 	switch (*end) {
-	case 'K': shift = 10; break;
-	case 'M': shift = 20; break;
-	case 'G': shift = 30; break;
-	case 'T': shift = 40; break;
-	case '\0': break;
-	default: return false;
+	case 'K':
+		shift = 10;
+		break;
+	case 'M':
+		shift = 20;
+		break;
+	case 'G':
+		shift = 30;
+		break;
+	case 'T':
+		shift = 40;
+		break;
+	case '\0':
+		break;
+	default:
+		return false;
 	}
 	*out = (uint64_t)v << shift;
 	return true;
@@ -470,7 +488,9 @@ static int parse(int argc, char **argv, struct options *o)
 {
 	int i;
 
-	*o = (struct options){ .mode = MIXED, .seconds = 5, .seed = 1,
+	*o = (struct options){ .mode = MIXED,
+			       .seconds = 5,
+			       .seed = 1,
 			       .ram = UINT64_C(4) << 30,
 			       .progress = isatty(2) };
 	for (i = 1; i < argc; i++) {
@@ -510,12 +530,14 @@ static int parse(int argc, char **argv, struct options *o)
 			*(a[2] == 'o' ? &o->ops : &o->seed) = n;
 			i++;
 		} else if (!strcmp(a, "--ram") && v) {
-			if (!parse_size(v, &o->ram) || o->ram < (UINT64_C(1) << 30))
+			if (!parse_size(v, &o->ram) ||
+			    o->ram < (UINT64_C(1) << 30))
 				goto bad_value;
 			i++;
 		} else {
-			fprintf(stderr, "viommu workload: unknown option or "
-					"missing value: '%s'\n",
+			fprintf(stderr,
+				"viommu workload: unknown option or "
+				"missing value: '%s'\n",
 				a);
 			return -1;
 		}
@@ -557,8 +579,8 @@ int cmd_workload(int argc, char **argv)
 		if (w.opt.ops ? w.st.ops >= w.opt.ops : t >= w.opt.seconds)
 			break;
 		if (w.opt.progress && t >= next_draw) {
-			progress(&w, w.opt.ops ? (double)w.st.ops / w.opt.ops
-					       : t / w.opt.seconds);
+			progress(&w, w.opt.ops ? (double)w.st.ops / w.opt.ops :
+						 t / w.opt.seconds);
 			next_draw = t + 0.1;
 		}
 	}

@@ -76,8 +76,8 @@ int wl_guest_map(struct wl_guest *g, unsigned dev, uint64_t iova, uint64_t pa,
 		 uint64_t size, unsigned perm, uint64_t page)
 {
 	if (g->virtio) {
-		if (viommu_virtio_map(g->vio, dev + 1, iova, iova + size - 1, pa,
-				      virtio_flags(perm), NULL)) {
+		if (viommu_virtio_map(g->vio, dev + 1, iova, iova + size - 1,
+				      pa, virtio_flags(perm), NULL)) {
 			g->requests_refused++;
 			return -EIO;
 		}

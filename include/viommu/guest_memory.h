@@ -81,7 +81,8 @@ VIOMMU_EXPORT uint64_t viommu_ram_size(const struct viommu_ram *ram);
  * viommu_ram_memory() - the RAM as a struct viommu_guest_memory.
  * @ram: the RAM; must outlive every user of the result.
  */
-VIOMMU_EXPORT struct viommu_guest_memory viommu_ram_memory(struct viommu_ram *ram);
+VIOMMU_EXPORT struct viommu_guest_memory
+viommu_ram_memory(struct viommu_ram *ram);
 
 /**
  * viommu_ram_load_image() - load a GUESTMEM image file into the RAM.
@@ -95,7 +96,8 @@ VIOMMU_EXPORT struct viommu_guest_memory viommu_ram_memory(struct viommu_ram *ra
  * Return: 0, -EINVAL for a malformed image, -ERANGE for a page beyond RAM,
  * or a negative errno from opening or reading the file.
  */
-VIOMMU_EXPORT int viommu_ram_load_image(struct viommu_ram *ram, const char *path,
+VIOMMU_EXPORT int viommu_ram_load_image(struct viommu_ram *ram,
+					const char *path,
 					struct viommu_error *err);
 
 /**

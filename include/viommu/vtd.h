@@ -111,14 +111,14 @@ struct viommu_vtd_config {
  */
 struct viommu_vtd_counters {
 	uint64_t iotlb_hits, iotlb_misses;
-	uint64_t invalidations;   /* IOTLB invalidations of any granularity */
+	uint64_t invalidations; /* IOTLB invalidations of any granularity */
 	uint64_t context_invalidations;
 	uint64_t devtlb_invalidations;
-	uint64_t descriptors;     /* queued descriptors processed */
+	uint64_t descriptors; /* queued descriptors processed */
 	uint64_t queue_errors;
 	uint64_t faults_recorded;
-	uint64_t walk_faults;     /* syncs stopped by broken tables */
-	uint64_t budget_exceeded; /* syncs stopped by the work bound */
+	uint64_t walk_faults;	    /* syncs stopped by broken tables */
+	uint64_t budget_exceeded;   /* syncs stopped by the work bound */
 	uint64_t consumer_refusals; /* syncs a consumer refused (faulted) */
 };
 
@@ -166,7 +166,8 @@ VIOMMU_EXPORT void viommu_vtd_free(struct viommu_vtd *vtd);
  * Return: 0, -EEXIST for a known source id, -ENOMEM.
  */
 VIOMMU_EXPORT int viommu_vtd_device_add(struct viommu_vtd *vtd, uint16_t sid,
-					const char *name, struct viommu_as **out,
+					const char *name,
+					struct viommu_as **out,
 					struct viommu_error *err);
 
 /**

@@ -170,8 +170,9 @@ VIOMMU_EXPORT int viommu_vtd_driver_invalidate(struct viommu_vtd_driver *drv,
  *
  * Return: 0, -EIO.
  */
-VIOMMU_EXPORT int viommu_vtd_driver_invalidate_global(struct viommu_vtd_driver *drv,
-						      struct viommu_error *err);
+VIOMMU_EXPORT int
+viommu_vtd_driver_invalidate_global(struct viommu_vtd_driver *drv,
+				    struct viommu_error *err);
 
 /**
  * viommu_vtd_driver_invalidate_devtlb() - a device-IOTLB invalidation.
@@ -184,11 +185,10 @@ VIOMMU_EXPORT int viommu_vtd_driver_invalidate_global(struct viommu_vtd_driver *
  * Return: 0, -EINVAL, -EIO (for example a unit without device-IOTLB
  * support rejects the descriptor).
  */
-VIOMMU_EXPORT int viommu_vtd_driver_invalidate_devtlb(struct viommu_vtd_driver *drv,
-						      uint16_t sid,
-						      uint64_t iova,
-						      uint64_t size,
-						      struct viommu_error *err);
+VIOMMU_EXPORT int
+viommu_vtd_driver_invalidate_devtlb(struct viommu_vtd_driver *drv, uint16_t sid,
+				    uint64_t iova, uint64_t size,
+				    struct viommu_error *err);
 
 /**
  * viommu_vtd_queue_submit() - place one descriptor at the queue's tail.

@@ -19,7 +19,6 @@
 #include "internal.h"
 #include "virtio_internal.h"
 
-
 int viommu__virtio_enter(struct viommu_virtio *v)
 {
 	/* error-checking mutex: only its owner gets EDEADLK (a nested call) */
@@ -209,7 +208,7 @@ int viommu_virtio_new(const struct viommu_virtio_config *cfg,
 	}
 	if (!cfg->page_size_mask)
 		return viommu__error(err, -EINVAL,
-				 "virtio-iommu: page_size_mask is empty");
+				     "virtio-iommu: page_size_mask is empty");
 	if (cfg->input_start > cfg->input_last)
 		return viommu__error(
 			err, -EINVAL,
@@ -276,8 +275,8 @@ int viommu_virtio_endpoint_add(struct viommu_virtio *v, uint32_t endpoint,
 
 	if (!v || !out)
 		return viommu__error(err, -EINVAL,
-				 "no device or no place for the "
-				 "address space");
+				     "no device or no place for the "
+				     "address space");
 	*out = NULL;
 	if (viommu__virtio_enter(v))
 		return viommu__error(
@@ -324,10 +323,11 @@ int viommu_virtio_domain_add(struct viommu_virtio *v, uint32_t domain,
 	if (!v)
 		return viommu__error(err, -EINVAL, "no device");
 	if (viommu__virtio_enter(v))
-		return viommu__error(err, -EBUSY,
-				 "domain %u: cannot add a domain from inside a "
-				 "notification of this device",
-				 domain);
+		return viommu__error(
+			err, -EBUSY,
+			"domain %u: cannot add a domain from inside a "
+			"notification of this device",
+			domain);
 	ret = -EEXIST;
 	if (viommu__idtab_find(&v->domains, domain)) {
 		viommu__error(err, ret, "domain %u already exists", domain);

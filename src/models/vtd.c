@@ -46,8 +46,7 @@ static uint8_t reason_of(enum viommu_fault fault, unsigned access)
 	}
 }
 
-static bool peek_absent_context(struct vtd_device *dev,
-				struct vtd_context *ctx,
+static bool peek_absent_context(struct vtd_device *dev, struct vtd_context *ctx,
 				struct viommu__vtd_pt *pt);
 
 /*
@@ -82,7 +81,8 @@ static bool translate_hit(struct vtd_device *dev, uint64_t iova,
 	out->fault = VIOMMU_FAULT_NONE;
 	__atomic_store_n(&vtd->counters.iotlb_hits,
 			 __atomic_load_n(&vtd->counters.iotlb_hits,
-					 __ATOMIC_RELAXED) + 1,
+					 __ATOMIC_RELAXED) +
+				 1,
 			 __ATOMIC_RELAXED);
 	return true;
 }
@@ -119,9 +119,8 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 		out->entry = (struct viommu_entry){ 0, UINT64_MAX, 0, 0 };
 		out->fault = VIOMMU_FAULT_NOT_PRESENT;
 		reason = ctx->present ? VIOMMU_VTD_FR_PAGING_ENTRY_INVALID :
-					    ctx->reason;
-	} else if (vtd_iotlb_lookup(&vtd->iotlb, ctx->did, iova,
-				    &out->entry)) {
+					ctx->reason;
+	} else if (vtd_iotlb_lookup(&vtd->iotlb, ctx->did, iova, &out->entry)) {
 		VTD_COUNT(vtd, iotlb_hits);
 		out->fault = VIOMMU_FAULT_NONE;
 	} else {
@@ -129,8 +128,7 @@ static int vtd_translate(void *opaque, uint64_t iova, unsigned access,
 		viommu__vtd_translate(pt, iova, out, NULL);
 		if (out->fault == VIOMMU_FAULT_NONE &&
 		    out->entry.perm != VIOMMU_PERM_NONE)
-			vtd_iotlb_insert(&vtd->iotlb, ctx->did,
-					 &out->entry);
+			vtd_iotlb_insert(&vtd->iotlb, ctx->did, &out->entry);
 		else if (out->fault != VIOMMU_FAULT_NONE)
 			reason = reason_of(out->fault, access);
 	}
@@ -315,8 +313,7 @@ static void set_context(struct vtd_device *dev, const struct vtd_context *ctx)
  * does): look again.  Fills @ctx and @pt and returns true when the entry
  * is present now.  The caller holds the state lock.
  */
-static bool peek_absent_context(struct vtd_device *dev,
-				struct vtd_context *ctx,
+static bool peek_absent_context(struct vtd_device *dev, struct vtd_context *ctx,
 				struct viommu__vtd_pt *pt)
 {
 	struct viommu_vtd *vtd = dev->vtd;

@@ -25,10 +25,10 @@ struct viommu_vtd_driver {
 	struct viommu_vtd *vtd;
 	struct viommu_guest_memory mem;
 	struct viommu__vtd_alloc alloc;
-	uint64_t root;       /* root table */
-	uint64_t queue;      /* one page: 256 descriptors */
-	uint64_t status;     /* where wait descriptors write */
-	uint32_t serial;     /* the last status value asked for */
+	uint64_t root;	 /* root table */
+	uint64_t queue;	 /* one page: 256 descriptors */
+	uint64_t status; /* where wait descriptors write */
+	uint32_t serial; /* the last status value asked for */
 	unsigned aw;
 	struct drv_domain *domains; /* indexed by domain id */
 };
@@ -39,8 +39,8 @@ static int reg_read(struct viommu_vtd_driver *drv, unsigned off, unsigned size,
 	return viommu_vtd_mmio_read(drv->vtd, off, size, v);
 }
 
-static int reg_write(struct viommu_vtd_driver *drv, unsigned off,
-		     unsigned size, uint64_t v)
+static int reg_write(struct viommu_vtd_driver *drv, unsigned off, unsigned size,
+		     uint64_t v)
 {
 	return viommu_vtd_mmio_write(drv->vtd, off, size, v);
 }
@@ -83,10 +83,9 @@ static int submit(struct viommu_vtd_driver *drv, uint64_t lo, uint64_t hi,
 	drv->serial++;
 	ret = viommu_vtd_queue_submit(drv->vtd, &drv->mem, lo, hi);
 	if (!ret)
-		ret = viommu_vtd_queue_submit(drv->vtd, &drv->mem,
-					      wait_sw |
-						      (uint64_t)drv->serial << 32,
-					      drv->status);
+		ret = viommu_vtd_queue_submit(
+			drv->vtd, &drv->mem,
+			wait_sw | (uint64_t)drv->serial << 32, drv->status);
 	if (!ret)
 		ret = viommu_guest_read(&drv->mem, drv->status, &status,
 					sizeof(status));
@@ -124,8 +123,7 @@ static int command(struct viommu_vtd_driver *drv, uint32_t bit, bool on)
 
 	reg_read(drv, VIOMMU_VTD_REG_GSTS, 4, &gsts);
 	/* one-shot bits are not written back with the persistent ones */
-	gsts &= VIOMMU_VTD_GCMD_TE | VIOMMU_VTD_GCMD_QIE |
-		VIOMMU_VTD_GCMD_IRE;
+	gsts &= VIOMMU_VTD_GCMD_TE | VIOMMU_VTD_GCMD_QIE | VIOMMU_VTD_GCMD_IRE;
 	reg_write(drv, VIOMMU_VTD_REG_GCMD, 4,
 		  on ? gsts | bit : gsts & ~(uint64_t)bit);
 	reg_read(drv, VIOMMU_VTD_REG_GSTS, 4, &gsts);
@@ -201,8 +199,8 @@ void viommu_vtd_driver_free(struct viommu_vtd_driver *drv)
 	free(drv);
 }
 
-static struct drv_domain *domain_of(struct viommu_vtd_driver *drv,
-				    uint16_t did, struct viommu_error *err)
+static struct drv_domain *domain_of(struct viommu_vtd_driver *drv, uint16_t did,
+				    struct viommu_error *err)
 {
 	if (!drv->domains[did].used) {
 		viommu__error(err, -ENOENT, "vtd driver: no domain %u", did);
@@ -249,9 +247,8 @@ static int context_slot(struct viommu_vtd_driver *drv, uint16_t sid,
 			return ret;
 		root[0] = ctp | 1;
 		root[1] = 0;
-		ret = viommu_guest_write(&drv->mem,
-					 drv->root + (sid >> 8) * 16, root,
-					 sizeof(root));
+		ret = viommu_guest_write(&drv->mem, drv->root + (sid >> 8) * 16,
+					 root, sizeof(root));
 		if (ret)
 			return ret;
 	}
@@ -282,8 +279,9 @@ int viommu_vtd_driver_attach(struct viommu_vtd_driver *drv, uint16_t sid,
 	if (ret)
 		return viommu__error(err, ret, "vtd driver: context write");
 	/* device-selective context invalidation, then the old domain's IOTLB */
-	ret = submit(drv, 1 | 3u << 4 | (uint64_t)did << 16 | (uint64_t)sid << 32,
-		     0, err);
+	ret = submit(drv,
+		     1 | 3u << 4 | (uint64_t)did << 16 | (uint64_t)sid << 32, 0,
+		     err);
 	if (!ret && (old[0] & CTX_P))
 		ret = submit(drv, 2 | 2u << 4 | ((old[1] >> 8) & 0xffff) << 16,
 			     0, err);
@@ -328,9 +326,9 @@ static int pt_error(struct viommu_error *err, int ret, const char *what,
 
 	return viommu__error(err, ret, "vtd driver: %s in domain %u: %s", what,
 			     did,
-			     e < sizeof(why) / sizeof(why[0]) && why[e]
-				     ? why[e]
-				     : viommu_strerror(ret));
+			     e < sizeof(why) / sizeof(why[0]) && why[e] ?
+				     why[e] :
+				     viommu_strerror(ret));
 }
 
 int viommu_vtd_driver_map(struct viommu_vtd_driver *drv, uint16_t did,
@@ -384,12 +382,12 @@ int viommu_vtd_driver_invalidate(struct viommu_vtd_driver *drv, uint16_t did,
 	if (!size)
 		return submit(drv, 2 | 2u << 4 | (uint64_t)did << 16, 0, err);
 	if (size < 4096 || (size & (size - 1)) || (iova & (size - 1)))
-		return viommu__error(err, -EINVAL,
-				     "vtd driver: page-selective invalidation "
-				     "of 0x%llx at 0x%llx: size must be a power "
-				     "of two of at least 4K, iova aligned",
-				     (unsigned long long)size,
-				     (unsigned long long)iova);
+		return viommu__error(
+			err, -EINVAL,
+			"vtd driver: page-selective invalidation "
+			"of 0x%llx at 0x%llx: size must be a power "
+			"of two of at least 4K, iova aligned",
+			(unsigned long long)size, (unsigned long long)iova);
 	am = (unsigned)__builtin_ctzll(size) - 12;
 	if (am > 18) {
 		/* beyond what one descriptor can say: the whole domain */

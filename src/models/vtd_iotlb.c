@@ -29,8 +29,9 @@ static unsigned slot_of(const struct vtd_iotlb *t, uint16_t did, unsigned level,
 	 * bits never see the high bits of its input, which would put the
 	 * leaves of every level and of many domains in one slot.
 	 */
-	uint64_t h = tag * UINT64_C(0x9e3779b97f4a7c15) ^
-		     ((uint64_t)did << 2 | level) * UINT64_C(0xc2b2ae3d27d4eb4f);
+	uint64_t h =
+		tag * UINT64_C(0x9e3779b97f4a7c15) ^
+		((uint64_t)did << 2 | level) * UINT64_C(0xc2b2ae3d27d4eb4f);
 
 	h ^= h >> 31;
 	h *= UINT64_C(0x94d049bb133111eb);

@@ -67,7 +67,8 @@ static bool run_descriptor(struct viommu_vtd *vtd, uint64_t lo, uint64_t hi)
 		size = 4096;
 		if (hi & 1) {
 			/* S: the trailing ones of ADDR[63:12] give the size */
-			unsigned ones = (unsigned)__builtin_ctzll(~(addr >> 12));
+			unsigned ones =
+				(unsigned)__builtin_ctzll(~(addr >> 12));
 
 			if (ones >= 51)
 				size = 0; /* the whole space */

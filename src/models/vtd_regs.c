@@ -58,7 +58,7 @@ uint64_t vtd_cap(const struct viommu_vtd *vtd)
 	       | UINT64_C(3) << 34			    /* SLLPS: 2M, 1G */
 	       | BIT(39)				    /* PSI */
 	       | (uint64_t)(VIOMMU_VTD_NUM_FRCD - 1) << 40  /* NFR */
-	       | (uint64_t)VTD_MAMV << 48			    /* MAMV */
+	       | (uint64_t)VTD_MAMV << 48		    /* MAMV */
 	       | BIT(54) | BIT(55);			    /* DWD, DRD */
 }
 

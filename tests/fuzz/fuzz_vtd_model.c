@@ -41,7 +41,6 @@
 #define BUDGET 20000
 #define AW 48
 
-
 struct dev {
 	struct viommu_as *as;
 	struct viommu_notifier *n;
@@ -93,8 +92,7 @@ static void on_fault(void *opaque, struct viommu_as *as, const char *msg)
 			w->dev[i].faulted = true;
 }
 
-static void reg_write(struct world *w, unsigned off, unsigned size,
-		      uint64_t v)
+static void reg_write(struct world *w, unsigned off, unsigned size, uint64_t v)
 {
 	if (off == VIOMMU_VTD_REG_GCMD && (v & VIOMMU_VTD_GCMD_SRTP))
 		viommu_vtd_mmio_read(w->vtd, VIOMMU_VTD_REG_RTADDR, 8,
@@ -142,9 +140,9 @@ static void setup(struct world *w)
 		d->sid = (uint16_t)i;
 		if (viommu_vtd_device_add(w->vtd, d->sid, "dev", &d->as, NULL))
 			abort();
-		viommu_notifier_config_init(&nc, VIOMMU_NOTIFY_MAP |
-							 VIOMMU_NOTIFY_UNMAP,
-					    on_event, d);
+		viommu_notifier_config_init(
+			&nc, VIOMMU_NOTIFY_MAP | VIOMMU_NOTIFY_UNMAP, on_event,
+			d);
 		if (viommu_notifier_register(d->as, &nc, &d->n, NULL) ||
 		    viommu_notifier_replay(d->n, NULL))
 			abort();
@@ -158,14 +156,15 @@ static bool ref_context(struct world *w, uint16_t sid, uint64_t *slpt,
 	uint64_t root[2], ctx[2], addr_rsvd = ~((UINT64_C(1) << AW) - 1);
 	unsigned tt, awf;
 
-	if (viommu_guest_read(&w->mem, (w->latched_root & ~0xfffull) +
-					       (sid >> 8) * 16,
+	if (viommu_guest_read(&w->mem,
+			      (w->latched_root & ~0xfffull) + (sid >> 8) * 16,
 			      root, 16))
 		return false;
 	if (!(root[0] & 1) || (root[0] & (0xffeull | addr_rsvd)) || root[1])
 		return false;
-	if (viommu_guest_read(&w->mem, (root[0] & ~0xfffull) + (sid & 0xff) * 16,
-			      ctx, 16))
+	if (viommu_guest_read(&w->mem,
+			      (root[0] & ~0xfffull) + (sid & 0xff) * 16, ctx,
+			      16))
 		return false;
 	if (!(ctx[0] & 1) || (ctx[0] & (0xff0ull | addr_rsvd)) ||
 	    (ctx[1] & 0xffffffffff000080ull))
@@ -183,9 +182,9 @@ static uint16_t ref_did(struct world *w, uint16_t sid)
 {
 	uint64_t root[2] = { 0 }, ctx[2] = { 0 };
 
-	viommu_guest_read(&w->mem, (w->latched_root & ~0xfffull) +
-					   (sid >> 8) * 16,
-			  root, 16);
+	viommu_guest_read(&w->mem,
+			  (w->latched_root & ~0xfffull) + (sid >> 8) * 16, root,
+			  16);
 	viommu_guest_read(&w->mem, (root[0] & ~0xfffull) + (sid & 0xff) * 16,
 			  ctx, 16);
 	return (uint16_t)(ctx[1] >> 8);
@@ -234,10 +233,10 @@ static void checkpoint(struct world *w)
 	for (i = 0; i < NDEV; i++)
 		w->dev[i].faulted = false;
 	/* context cache, then IOTLB, globally: what is in effect = tables */
-	reg_write(w, VIOMMU_VTD_REG_CCMD, 8, UINT64_C(1) << 63 |
-						     UINT64_C(1) << 61);
-	reg_write(w, VIOMMU_VTD_REG_IOTLB, 8, UINT64_C(1) << 63 |
-						      UINT64_C(1) << 60);
+	reg_write(w, VIOMMU_VTD_REG_CCMD, 8,
+		  UINT64_C(1) << 63 | UINT64_C(1) << 61);
+	reg_write(w, VIOMMU_VTD_REG_IOTLB, 8,
+		  UINT64_C(1) << 63 | UINT64_C(1) << 60);
 	viommu_vtd_mmio_read(w->vtd, VIOMMU_VTD_REG_GSTS, 4, &gsts);
 	for (i = 0; i < NDEV; i++) {
 		struct dev *d = &w->dev[i];
@@ -252,8 +251,9 @@ static void checkpoint(struct world *w)
 		if (!(gsts & VIOMMU_VTD_GCMD_TE) ||
 		    !ref_context(w, d->sid, &slpt, &aw) || d->faulted) {
 			if (held.n) {
-				fprintf(stderr, "device %u holds %zu entries "
-						"but cannot translate\n",
+				fprintf(stderr,
+					"device %u holds %zu entries "
+					"but cannot translate\n",
 					i, held.n);
 				abort();
 			}
@@ -264,20 +264,23 @@ static void checkpoint(struct world *w)
 		ret = ref_walk(&w->mem, slpt, &pc, 0, UINT64_MAX, collect, &ref,
 			       1000000, NULL, NULL);
 		if (ret == 0 && !same_list(&held, ref.v, ref.n)) {
-			fprintf(stderr, "device %u holds %zu entries, the "
-					"reference finds %zu\n",
+			fprintf(stderr,
+				"device %u holds %zu entries, the "
+				"reference finds %zu\n",
 				i, held.n, ref.n);
 			abort();
 		}
 		if (ret && ret != -E2BIG) {
-			fprintf(stderr, "device %u: broken tables (%d) but "
-					"no fault\n",
+			fprintf(stderr,
+				"device %u: broken tables (%d) but "
+				"no fault\n",
 				i, ret);
 			abort();
 		}
 		if (!same_list(&held, d->shadow.v, d->shadow.n)) {
-			fprintf(stderr, "device %u: its notifier's view "
-					"differs from what is held\n",
+			fprintf(stderr,
+				"device %u: its notifier's view "
+				"differs from what is held\n",
 				i);
 			abort();
 		}
@@ -293,8 +296,8 @@ static void checkpoint(struct world *w)
 			unsigned other_aw;
 			uint16_t did_i, did_j;
 
-			if (j == i || !ref_context(w, w->dev[j].sid, &other_slpt,
-						   &other_aw))
+			if (j == i || !ref_context(w, w->dev[j].sid,
+						   &other_slpt, &other_aw))
 				continue;
 			did_i = ref_did(w, d->sid);
 			did_j = ref_did(w, w->dev[j].sid);
@@ -310,8 +313,9 @@ static void checkpoint(struct world *w)
 			if (t.entry.iova != e->iova ||
 			    t.entry.translated_addr != e->translated_addr ||
 			    t.entry.perm != e->perm) {
-				fprintf(stderr, "device %u: translate "
-						"disagrees at 0x%llx\n",
+				fprintf(stderr,
+					"device %u: translate "
+					"disagrees at 0x%llx\n",
 					i, (unsigned long long)e->iova);
 				abort();
 			}

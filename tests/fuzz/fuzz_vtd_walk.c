@@ -29,7 +29,6 @@
 #define MAX_PAGES 8
 #define BUDGET 20000
 
-
 #define check(cond)                                                            \
 	do {                                                                   \
 		if (!(cond)) {                                                 \

@@ -184,7 +184,7 @@ struct rec_event {
 struct recorder {
 	struct rec_event ev[FAKE_MAX_EVENTS];
 	size_t n;
-	int fail_map_at; /* fail the map with this 1-based index, 0: never */
+	int fail_map_at;  /* fail the map with this 1-based index, 0: never */
 	int fail_map_at2; /* and this one */
 	int fail_code;
 	size_t maps_seen;
@@ -206,8 +206,10 @@ static inline int rec_notify(struct viommu_notifier *n,
 
 	if (ev->type == VIOMMU_NOTIFY_MAP) {
 		r->maps_seen++;
-		if ((r->fail_map_at && (size_t)r->fail_map_at == r->maps_seen) ||
-		    (r->fail_map_at2 && (size_t)r->fail_map_at2 == r->maps_seen))
+		if ((r->fail_map_at &&
+		     (size_t)r->fail_map_at == r->maps_seen) ||
+		    (r->fail_map_at2 &&
+		     (size_t)r->fail_map_at2 == r->maps_seen))
 			return r->fail_code ? r->fail_code : -ENOSPC;
 	}
 	assert_true(r->n < FAKE_MAX_EVENTS);

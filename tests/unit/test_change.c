@@ -374,8 +374,7 @@ static void test_positive_return_is_an_error(void **state)
 	viommu_notifier_config_init(&cfg, MAP, refuse_everything, &calls);
 	assert_int_equal(viommu_notifier_register(x->f.as, &cfg, &n, NULL), 0);
 	fake_set(x->f.tables, 0x1000, 0x1000, 0xa000, RW);
-	assert_int_equal(viommu_as_sync(x->f.as, 0, UINT64_MAX, 0, NULL),
-			 -EIO);
+	assert_int_equal(viommu_as_sync(x->f.as, 0, UINT64_MAX, 0, NULL), -EIO);
 	assert_int_equal(calls, 1);
 	assert_int_equal(viommu_as_mapping_count(x->f.as), 0);
 }

@@ -150,8 +150,7 @@ static void test_every_model_export(void **state)
 			 0);
 	assert_int_equal(viommu_vtd_driver_domain_new(drv, 1, NULL), 0);
 	assert_int_equal(viommu_vtd_driver_attach(drv, 0x10, 1, NULL), 0);
-	assert_int_equal(viommu_vtd_device_add(vtd, 0x10, "dev", &as, NULL),
-			 0);
+	assert_int_equal(viommu_vtd_device_add(vtd, 0x10, "dev", &as, NULL), 0);
 	assert_int_equal(viommu_vtd_driver_map(drv, 1, 0x1000, 0x2000, 0x1000,
 					       VIOMMU_PERM_RW, 0x1000, NULL),
 			 0);
@@ -164,8 +163,7 @@ static void test_every_model_export(void **state)
 							     0x1000, NULL),
 			 0);
 	assert_int_equal(viommu_vtd_queue_submit(vtd, &mem, 4, 0), 0);
-	assert_int_equal(viommu_vtd_mmio_write(vtd, VIOMMU_VTD_REG_FECTL, 4,
-					       0),
+	assert_int_equal(viommu_vtd_mmio_write(vtd, VIOMMU_VTD_REG_FECTL, 4, 0),
 			 0);
 	assert_int_equal(viommu_vtd_mmio_read(vtd, VIOMMU_VTD_REG_VER, 4, &v),
 			 0);
@@ -184,9 +182,8 @@ static void test_every_model_export(void **state)
 
 	viommu_devtlb_config_init(&tcfg);
 	assert_int_equal(viommu_devtlb_new(as, &tcfg, &tlb, NULL), 0);
-	assert_int_equal(viommu_devtlb_translate(tlb, 0x1008, VIOMMU_PERM_READ,
-						 &t),
-			 0);
+	assert_int_equal(
+		viommu_devtlb_translate(tlb, 0x1008, VIOMMU_PERM_READ, &t), 0);
 	assert_int_equal(t.entry.translated_addr, 0x2000);
 	viommu_devtlb_flush(tlb);
 	viommu_devtlb_counters(tlb, &tc);
