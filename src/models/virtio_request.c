@@ -183,9 +183,11 @@ static int update_domain(struct viommu__vdomain *d, uint64_t start,
 			 struct viommu__vendpoint **failed)
 {
 	struct viommu__vendpoint *ep;
-	struct pieces p = { .n = 0, .m = m };
+	struct pieces p; /* not zeroed: 4 KiB a request otherwise */
 	int ret;
 
+	p.n = 0;
+	p.m = m;
 	if (m)
 		viommu_split_range(m->start, m->last, add_piece, &p);
 	for (ep = d->head; ep; ep = ep->next) {
