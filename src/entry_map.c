@@ -232,8 +232,12 @@ static void path_set_min(const struct viommu__emap *map, struct emap_path *path,
 
 static struct emap_leaf *leaf_alloc(struct viommu__emap *map)
 {
-	struct emap_leaf *leaf = malloc(sizeof(*leaf));
+	struct emap_leaf *leaf = map->spare;
 
+	if (leaf)
+		map->spare = NULL;
+	else
+		leaf = malloc(sizeof(*leaf));
 	if (!leaf)
 		return NULL;
 	leaf->hdr.nr = 0;
@@ -242,9 +246,19 @@ static struct emap_leaf *leaf_alloc(struct viommu__emap *map)
 	return leaf;
 }
 
+/*
+ * One freed leaf is kept for the next allocation: a map that empties and
+ * fills again (a single entry mapped and unmapped) costs no malloc, and a
+ * leaf is too big for the allocator's fast per-thread caches.  It is not
+ * counted in @bytes, which counts the nodes holding entries.
+ */
 static void leaf_free(struct viommu__emap *map, struct emap_leaf *leaf)
 {
 	map->bytes -= sizeof(*leaf);
+	if (!map->spare) {
+		map->spare = leaf;
+		return;
+	}
 	free(leaf);
 }
 
@@ -647,6 +661,7 @@ void viommu__emap_init(struct viommu__emap *map)
 	map->height = 0;
 	map->count = 0;
 	map->bytes = 0;
+	map->spare = NULL;
 }
 
 /* Free the subtree under @n, a node at @level; recursion as deep as the tree. */
@@ -669,6 +684,7 @@ void viommu__emap_destroy(struct viommu__emap *map)
 	if (map->root)
 		free_subtree(map, map->root, 0);
 	assert(map->bytes == 0);
+	free(map->spare);
 	viommu__emap_init(map);
 }
 

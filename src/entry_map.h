@@ -22,7 +22,8 @@ struct viommu__emap {
 	struct viommu__emap_node *root;
 	unsigned height; /* 0 when empty, 1 when the root is a leaf */
 	size_t count;	 /* entries */
-	size_t bytes;	 /* bytes allocated for nodes */
+	size_t bytes;	 /* bytes allocated for the nodes holding entries */
+	void *spare;	 /* one freed leaf, kept for the next allocation */
 };
 
 /* A position in the map: a leaf and a slot in it.  leaf == NULL: the end. */
