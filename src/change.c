@@ -87,6 +87,12 @@ static void cursor_start(struct diff *df, uint64_t addr)
 	cursor_load(df);
 }
 
+/* Out of memory while collecting: say so, once, and stop the diff. */
+static int diff_oom(struct diff *df)
+{
+	return df->error = viommu__error(df->err, -ENOMEM, "out of memory");
+}
+
 static int diff_fail(struct diff *df, int code, const char *what,
 		     const struct viommu_entry *e)
 {
@@ -134,7 +140,7 @@ static int diff_feed(void *ctx, const struct viommu_entry *e)
 		cursor_start(df, df->lo);
 	}
 	if (drop_held_before(df, e->iova))
-		return df->error = -ENOMEM;
+		return diff_oom(df);
 	/*
 	 * Held entries overlapping @e lie inside it or contain it (aligned
 	 * powers of two); a containing one was widened to in step 1.
@@ -143,11 +149,11 @@ static int diff_feed(void *ctx, const struct viommu_entry *e)
 		if (same_entry(&df->held, e))
 			unchanged = true;
 		else if (entry_vec_push(df->removed, &df->held))
-			return df->error = -ENOMEM;
+			return diff_oom(df);
 		cursor_next(df);
 	}
 	if (!unchanged && entry_vec_push(df->added, e))
-		return df->error = -ENOMEM;
+		return diff_oom(df);
 	df->have_prev = true;
 	df->prev_last = viommu__last(e);
 	return 0;
@@ -164,7 +170,7 @@ static int diff_finish(struct diff *df)
 		df->hi = df->prev_last;
 	while (df->have_cur && df->held.iova <= df->hi) {
 		if (entry_vec_push(df->removed, &df->held))
-			return df->error = -ENOMEM;
+			return diff_oom(df);
 		cursor_next(df);
 	}
 	return 0;

@@ -330,15 +330,18 @@ static bool peek_absent_context(struct vtd_device *dev, struct vtd_context *ctx,
 }
 
 /* The same, stored in the context cache: the guest side only. */
-static void refresh_absent_context(struct vtd_device *dev)
+static bool refresh_absent_context(struct vtd_device *dev)
 {
 	struct vtd_context ctx;
 	struct viommu__vtd_pt pt;
+	bool found;
 
 	vtd_state_lock(dev->vtd);
-	if (peek_absent_context(dev, &ctx, &pt))
+	found = peek_absent_context(dev, &ctx, &pt);
+	if (found)
 		set_context_locked(dev, &ctx);
 	vtd_state_unlock(dev->vtd);
+	return found;
 }
 
 static void set_faulted(struct vtd_device *dev, bool faulted)
@@ -384,7 +387,8 @@ static void sync_device(struct vtd_device *dev, uint64_t start, uint64_t last,
 		 * the guest revoked stays usable and nothing refused becomes
 		 * usable, until an invalidation syncs it whole again.
 		 */
-		VTD_COUNT(vtd, consumer_refusals);
+		if (ret != -ENOMEM && ret != -EBUSY)
+			VTD_COUNT(vtd, consumer_refusals);
 		snprintf(msg, sizeof(msg),
 			 "%s; device faulted until the next invalidation",
 			 err.message);
@@ -414,6 +418,11 @@ void vtd_sync_domain(struct viommu_vtd *vtd, uint16_t did, uint64_t start,
 	for (i = 0; i < vtd->ndevs; i++) {
 		struct vtd_device *dev = vtd->devs[i];
 
+		/*
+		 * A context found present only now holds what later
+		 * invalidations cover: without caching mode no map notifier
+		 * is served, and unmap-only ones hear whole ranges anyway.
+		 */
 		refresh_absent_context(dev);
 		if (dev->ctx.present && dev->ctx.did == did)
 			sync_device(dev, start, last, 0);

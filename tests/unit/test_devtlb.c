@@ -11,6 +11,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <string.h>
@@ -322,7 +323,7 @@ static void *device(void *arg)
 		    (pa < GiB(1) + MiB(16) ||
 		     ((pa - GiB(1)) & (MiB(16) - 1)) != page * KiB(4)))
 			d->bad++;
-		d->lookups++;
+		__atomic_add_fetch(&d->lookups, 1, __ATOMIC_RELAXED);
 	}
 	return NULL;
 }
@@ -348,6 +349,10 @@ static void test_lookups_on_other_threads(void **state)
 		for (i = 0; i < PAGES; i++)
 			vunmap(&x, i * KiB(4), KiB(4));
 	}
+	/* a loaded machine may not have run them yet: wait for both */
+	for (i = 0; i < 2; i++)
+		while (!__atomic_load_n(&d[i].lookups, __ATOMIC_RELAXED))
+			sched_yield();
 	atomic_store(&stop, true);
 	for (i = 0; i < 2; i++) {
 		pthread_join(th[i], NULL);
