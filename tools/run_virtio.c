@@ -10,6 +10,7 @@
 #include <viommu/virtio.h>
 
 #include "runner.h"
+#include "virtio_perm.h"
 
 static struct viommu_virtio *dev_of(struct runner *r)
 {
@@ -79,12 +80,6 @@ static int device_add(struct runner *r, const struct sc_cmd *c,
 	return 0;
 }
 
-static unsigned map_flags(unsigned perm)
-{
-	return (perm & VIOMMU_PERM_READ ? VIOMMU_VIRTIO_MAP_F_READ : 0) |
-	       (perm & VIOMMU_PERM_WRITE ? VIOMMU_VIRTIO_MAP_F_WRITE : 0);
-}
-
 static int command(struct runner *r, const struct sc_cmd *c)
 {
 	struct viommu_error err = { 0 };
@@ -121,7 +116,7 @@ static int command(struct runner *r, const struct sc_cmd *c)
 	case SC_MAP:
 		st = viommu_virtio_map(dev_of(r), (uint32_t)c->domain, c->iova,
 				       c->iova + (c->size - 1), c->pa,
-				       map_flags(c->perm), &err);
+				       virtio_map_flags(c->perm), &err);
 		report(r, st, &err);
 		return 0;
 	case SC_UNMAP:

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <string.h>
 
+#include "virtio_perm.h"
 #include "workload_guest.h"
 
 int wl_guest_init(struct wl_guest *g, bool virtio, uint64_t ram_size,
@@ -66,18 +67,12 @@ void wl_guest_fini(struct wl_guest *g)
 	memset(g, 0, sizeof(*g));
 }
 
-static unsigned virtio_flags(unsigned perm)
-{
-	return (perm & VIOMMU_PERM_READ ? VIOMMU_VIRTIO_MAP_F_READ : 0) |
-	       (perm & VIOMMU_PERM_WRITE ? VIOMMU_VIRTIO_MAP_F_WRITE : 0);
-}
-
 int wl_guest_map(struct wl_guest *g, unsigned dev, uint64_t iova, uint64_t pa,
 		 uint64_t size, unsigned perm, uint64_t page)
 {
 	if (g->virtio) {
 		if (viommu_virtio_map(g->vio, dev + 1, iova, iova + size - 1,
-				      pa, virtio_flags(perm), NULL)) {
+				      pa, virtio_map_flags(perm), NULL)) {
 			g->requests_refused++;
 			return -EIO;
 		}

@@ -161,34 +161,20 @@ static int vtd_flags_changed(void *opaque, unsigned old_flags,
 	struct vtd_device *dev = opaque;
 	struct viommu_vtd *vtd = dev->vtd;
 
-	if ((new_flags & VIOMMU_NOTIFY_MAP) && !vtd->cfg.caching_mode) {
-		if (err) {
-			err->code = -ENOTSUP;
-			snprintf(err->message, sizeof(err->message),
-				 "%s: vtd without caching mode cannot report "
-				 "maps (the guest does not invalidate after "
-				 "mapping); use caching-mode=on",
-				 dev->name);
-		}
-		return -ENOTSUP;
-	}
+	if ((new_flags & VIOMMU_NOTIFY_MAP) && !vtd->cfg.caching_mode)
+		return viommu__error(err, -ENOTSUP,
+				     "%s: vtd without caching mode cannot "
+				     "report maps (the guest does not "
+				     "invalidate after mapping); use "
+				     "caching-mode=on",
+				     dev->name);
 	if ((new_flags & VIOMMU_NOTIFY_DEVIOTLB_UNMAP) &&
-	    !vtd->cfg.device_iotlb) {
-		if (err) {
-			err->code = -ENOTSUP;
-			snprintf(err->message, sizeof(err->message),
-				 "%s: device-IOTLB unmaps need a unit with "
-				 "device-iotlb=on",
-				 dev->name);
-		}
-		return -ENOTSUP;
-	}
+	    !vtd->cfg.device_iotlb)
+		return viommu__error(err, -ENOTSUP,
+				     "%s: device-IOTLB unmaps need a unit with "
+				     "device-iotlb=on",
+				     dev->name);
 	return 0;
-}
-
-static uint64_t vtd_min_page(void *opaque)
-{
-	return 4096;
 }
 
 static const struct viommu_model_ops vtd_ops = {
@@ -197,7 +183,7 @@ static const struct viommu_model_ops vtd_ops = {
 	.translate = vtd_translate,
 	.replay = vtd_replay,
 	.notify_flags_changed = vtd_flags_changed,
-	.min_page_size = vtd_min_page,
+	/* no min_page_size: the core's default, 4 KiB, is VT-d's page */
 };
 
 int viommu_vtd_new(const struct viommu_vtd_config *cfg,
